@@ -1,0 +1,184 @@
+"""The decision pipeline: one request in, exactly one Decision out, failing closed at every stage.
+
+Stages (see ../shared/DESIGN.md): analyze → budget view → policy → plan (rewrite). The ledger
+reserve/commit and execution stages are driven by the query surfaces around ``decide``; this module
+never performs I/O itself — the evaluator and budget view are injected.
+
+Any exception in any stage becomes a deny with a stable code; nothing leaves without a decision.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from . import __version__
+from .analysis import Analysis, Analyzer
+from .catalog import Catalog
+from .decision import Decision, Obligation, Provenance, Reason, Request
+from .errors import PolicyUndefined, PrivgateError
+from .policy_io import INPUT_VERSION, PolicyResult, build_data, build_input, parse_result
+from .ports import BudgetView, PolicyEvaluator
+from .rewrite import Rewriter
+from .rules import Rules
+
+POLICY_PATHS = {"query": "privgate/query/decision", "check": "privgate/query/decision",
+                "training": "privgate/training/decision"}
+
+
+class AnalysisCache:
+    """Thread-safe LRU of analyses keyed by (dialect, normalized SQL); trees inside are never mutated."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], Analysis] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(sql: str, dialect: str) -> tuple[str, str]:
+        return dialect, sql.strip().rstrip(";").strip()
+
+    def get(self, key: tuple[str, str]) -> Analysis | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[str, str], value: Analysis) -> None:
+        if self._size <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+class Engine:
+    """Decides requests against one catalog, one rules pack and one policy bundle.
+
+    Build it once (it loads ``data`` into the evaluator) and call ``decide`` per request. It is safe
+    to share between threads when the evaluator is (the connectors' evaluators are).
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        rules: Rules,
+        evaluator: PolicyEvaluator,
+        *,
+        budget: BudgetView | None = None,
+        mask_key: bytes = b"",
+        cache_size: int = 4096,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self.catalog = catalog
+        self.rules = rules
+        self.evaluator = evaluator
+        self.budget = budget
+        self._clock = clock
+        self._new_id = new_id
+        self._analyzer = Analyzer(catalog, rules)
+        self._rewriter = Rewriter(catalog, mask_key=mask_key)
+        self.cache = AnalysisCache(cache_size)
+        self._catalog_revision = catalog.revision
+        evaluator.load(build_data(catalog, rules))
+
+    def analyze(self, sql: str, dialect: str) -> tuple[Analysis, bool]:
+        """Analysis of the SQL, from the cache when possible; returns ``(analysis, was_cached)``."""
+        key = self.cache.key(sql, dialect)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit, True
+        analysis = self._analyzer.analyze(sql, dialect)
+        self.cache.put(key, analysis)
+        return analysis, False
+
+    def decide(self, request: Request) -> Decision:
+        decision_id = self._new_id()
+        now = request.now or self._clock()
+        timings: dict[str, float] = {}
+        stage = "analyze"
+        cached = False
+        try:
+            t0 = time.perf_counter()
+            analysis, cached = self.analyze(request.sql, request.dialect)
+            t1 = time.perf_counter()
+            timings["analyze"] = (t1 - t0) * 1e3
+            stage = "budget"
+            remaining = self.budget.remaining(request.principal.id, request.query_class
+                                              or self.rules.dp.default_class) if self.budget else None
+            doc = build_input(request, decision_id, analysis.facts, self.rules, remaining)
+            payload = doc.model_dump(mode="json")
+            t2 = time.perf_counter()
+            timings["budget"] = (t2 - t1) * 1e3
+            stage = "policy"
+            raw = self.evaluator.evaluate(POLICY_PATHS[request.surface], payload)
+            if raw is None:
+                raise PolicyUndefined(
+                    f"the policy bundle ({self.evaluator.revision}) defines no decision for "
+                    f"{POLICY_PATHS[request.surface]}; check the bundle is loaded")
+            result = parse_result(raw)
+            t3 = time.perf_counter()
+            timings["policy"] = (t3 - t2) * 1e3
+            stage = "plan"
+            rewritten = None
+            if result.allow and result.obligations:
+                rewritten = self._rewriter.apply(analysis, result.obligations, request.dialect)
+            timings["plan"] = (time.perf_counter() - t3) * 1e3
+        except Exception as exc:  # fail closed: every failure is a deny with a stable code
+            return self._failure(request, decision_id, now, stage, exc, timings, cached)
+        timings["total"] = sum(timings.values())
+        return self._decision(request, decision_id, now, result, rewritten, timings, cached)
+
+    def _provenance(self) -> Provenance:
+        return Provenance(engine_version=__version__, bundle_revision=self.evaluator.revision,
+                          catalog_revision=self._catalog_revision, policy_backend=self.evaluator.backend,
+                          input_version=INPUT_VERSION)
+
+    def _decision(self, request: Request, decision_id: str, now: datetime, result: PolicyResult,
+                  rewritten: str | None, timings: dict[str, float], cached: bool) -> Decision:
+        allowed = result.allow and not result.deny
+        reasons = result.deny
+        if not allowed and not reasons:
+            reasons = (Reason(code="policy_no_allow", rule="privgate.query.decision",
+                              message="no policy rule allowed this request"),)
+        dp = next((o for o in result.obligations if o.kind == "dp"), None)
+        return Decision(
+            id=decision_id, created_at=now, allowed=allowed,
+            outcome="deny" if not allowed else ("rewrite" if result.obligations else "allow"),
+            principal=request.principal.id, purpose=request.purpose, surface=request.surface,
+            sql=request.sql, reasons=reasons, obligations=result.obligations if allowed else (),
+            rewritten_sql=rewritten if allowed else None,
+            epsilon=_decimal(dp, "epsilon") if allowed else None,
+            delta=_decimal(dp, "delta") if allowed else None,
+            provenance=self._provenance(), timings_ms=timings, cached_analysis=cached,
+        )
+
+    def _failure(self, request: Request, decision_id: str, now: datetime, stage: str, exc: Exception,
+                 timings: dict[str, float], cached: bool) -> Decision:
+        if isinstance(exc, PrivgateError):
+            reason = Reason(code=exc.code, message=exc.message, rule=f"engine.{stage}")
+        else:
+            reason = Reason(code="internal_error", rule=f"engine.{stage}",
+                            message=f"unexpected {type(exc).__name__} in stage {stage!r}: {exc}; "
+                                    "the request was denied (fail closed) — please report this")
+        return Decision(
+            id=decision_id, created_at=now, allowed=False, outcome="deny",
+            principal=request.principal.id, purpose=request.purpose, surface=request.surface,
+            sql=request.sql, reasons=(reason,), provenance=self._provenance(), timings_ms=timings,
+            cached_analysis=cached,
+        )
+
+
+def _decimal(ob: Obligation | None, key: str) -> Decimal | None:
+    if ob is None or ob.params.get(key) is None:
+        return None
+    return Decimal(str(ob.params[key]))

@@ -1,0 +1,118 @@
+"""``privgate.yaml``: the one configuration file, validated with errors a person can act on.
+
+Discovery: ``--config FILE``, else ``$PRIVGATE_CONFIG``, else ``./privgate.yaml``, else built-in
+defaults. Relative paths inside the file are relative to the file. Environment variables override
+single keys (``PRIVGATE_CATALOG``, ``PRIVGATE_POLICY_BACKEND``, ``PRIVGATE_OPA_URL``,
+``PRIVGATE_DIALECT``, ``PRIVGATE_LEDGER``) so CI jobs and containers need no edited copy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from privgate.connectors.yaml_io import describe_validation, read_yaml
+from privgate.engine.errors import ConfigError
+
+SQL_DIALECTS = ("postgres", "duckdb", "snowflake", "bigquery", "trino", "mysql", "redshift", "databricks",
+                "spark", "sqlite", "tsql", "oracle", "clickhouse", "hive", "presto", "athena")
+
+
+class _Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PolicyConfig(_Cfg):
+    backend: Literal["embedded", "opa"] = "embedded"
+    bundle: Path | None = Field(default=None, description="Rego bundle folder; the shipped bundle when null")
+    opa_url: str = "http://127.0.0.1:8181"
+    timeout_ms: int = Field(default=1000, ge=1)
+
+
+class PrincipalConfig(_Cfg):
+    roles: tuple[str, ...] = ()
+    default_purpose: str | None = None
+
+
+class BudgetConfig(_Cfg):
+    """Remaining-epsilon view until a ledger is configured: a fixed allowance per principal."""
+
+    epsilon: dict[str, Decimal] = Field(default_factory=dict, description="principal (or 'default') -> epsilon")
+
+
+class CheckConfig(_Cfg):
+    principal: str = "ci"
+    purpose: str = "analytics"
+
+
+class Config(_Cfg):
+    catalog: Path = Path("catalog")
+    dialect: str = "postgres"
+    policy: PolicyConfig = PolicyConfig()
+    principals: dict[str, PrincipalConfig] = Field(default_factory=dict)
+    rules: dict[str, Any] = Field(default_factory=dict, description="overrides of rules/*.yaml keys")
+    budget: BudgetConfig = BudgetConfig()
+    check: CheckConfig = CheckConfig()
+    mask_key_env: str = "PRIVGATE_MASK_KEY"
+    source: str = Field(default="<defaults>", exclude=True)
+
+    def roles_of(self, principal: str) -> tuple[str, ...]:
+        p = self.principals.get(principal)
+        return p.roles if p else ()
+
+
+ENV_KEYS: Mapping[str, tuple[str, ...]] = {
+    "PRIVGATE_CATALOG": ("catalog",),
+    "PRIVGATE_DIALECT": ("dialect",),
+    "PRIVGATE_POLICY_BACKEND": ("policy", "backend"),
+    "PRIVGATE_OPA_URL": ("policy", "opa_url"),
+}
+
+
+def find_config(explicit: str | Path | None, env: Mapping[str, str] = os.environ) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found", code="config_not_found")
+        return path
+    if env.get("PRIVGATE_CONFIG"):
+        return find_config(env["PRIVGATE_CONFIG"], {})
+    local = Path("privgate.yaml")
+    return local if local.is_file() else None
+
+
+def load_config(explicit: str | Path | None = None, env: Mapping[str, str] = os.environ) -> Config:
+    path = find_config(explicit, env)
+    raw: dict[str, Any] = {}
+    if path is not None:
+        loaded = read_yaml(path, ConfigError) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        raw = loaded
+    for var, keys in ENV_KEYS.items():
+        if env.get(var):
+            node = raw
+            for key in keys[:-1]:
+                node = node.setdefault(key, {})
+            node[keys[-1]] = env[var]
+    base = path.parent if path else Path()
+    try:
+        cfg = Config.model_validate({**raw, "source": str(path or "<defaults>")})
+    except ValidationError as exc:
+        raise ConfigError("invalid configuration:\n" + describe_validation(path or "<defaults>", exc)) from exc
+    if cfg.dialect not in SQL_DIALECTS:
+        raise ConfigError(f"{cfg.source}: dialect: unknown SQL dialect {cfg.dialect!r}; "
+                          f"use one of {', '.join(SQL_DIALECTS)}")
+    updates: dict[str, Any] = {"catalog": _resolve(base, cfg.catalog)}
+    if cfg.policy.bundle is not None:
+        updates["policy"] = cfg.policy.model_copy(update={"bundle": _resolve(base, cfg.policy.bundle)})
+    return cfg.model_copy(update=updates)
+
+
+def _resolve(base: Path, p: Path) -> Path:
+    return p if p.is_absolute() else base / p

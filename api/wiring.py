@@ -7,9 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from privgate.connectors.catalog_yaml import load_catalog
-from privgate.connectors.policy.bundle import load_bundle
-from privgate.connectors.policy.embedded import EmbeddedEvaluator
-from privgate.connectors.policy.server import OpaServerEvaluator
 from privgate.connectors.rules_files import load_rules
 from privgate.engine.decision import Principal
 from privgate.engine.errors import ConfigError
@@ -20,9 +17,16 @@ from .config import Config, load_config
 
 
 def build_evaluator(config: Config) -> PolicyEvaluator:
+    """The configured backend; imported lazily so the embedded path never loads an HTTP client."""
+    from privgate.connectors.policy.bundle import load_bundle
+
     bundle = load_bundle(config.policy.bundle)
     if config.policy.backend == "opa":
+        from privgate.connectors.policy.server import OpaServerEvaluator
+
         return OpaServerEvaluator(config.policy.opa_url, bundle, timeout_s=config.policy.timeout_ms / 1000)
+    from privgate.connectors.policy.embedded import EmbeddedEvaluator
+
     return EmbeddedEvaluator(bundle)
 
 

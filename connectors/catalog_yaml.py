@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from privgate.engine.catalog import Catalog, Domain
 from privgate.engine.errors import CatalogError
+from pydantic import ValidationError
 
 from .yaml_io import describe_validation, read_yaml
 

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
-
 from privgate.engine.errors import PrivgateError
+from pydantic import ValidationError
 
 
 def read_yaml(path: Path, error: type[PrivgateError]) -> Any:

@@ -3,7 +3,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from privgate.connectors.catalog_yaml import load_catalog
 from privgate.engine.errors import CatalogError
 
@@ -51,7 +50,7 @@ def test_duplicate_table_across_files_is_rejected(tmp_path: Path):
     for name in ("one", "two"):
         (tmp_path / f"{name}.yaml").write_text(
             f"domain: {name}\nschema: shared\nowner: o\ntables:\n  - name: t\n    columns: [{{name: x}}]\n")
-    with pytest.raises(CatalogError, match="tables declared twice: shared.t"):
+    with pytest.raises(CatalogError, match=r"tables declared twice: shared\.t"):
         load_catalog(tmp_path)
 
 

@@ -4,7 +4,10 @@ from privgate.engine.split import split_statements
 
 
 def test_splits_at_top_level_semicolons_with_positions():
-    text = "-- header\nSELECT 1;  /* c */ SELECT 'a;b'\n  FROM t;\nDO $$ BEGIN PERFORM 1; END $$;\nSELECT 2 -- x\n; DROP TABLE x"
+    text = (
+        "-- header\nSELECT 1;  /* c */ SELECT 'a;b'\n  FROM t;\n"
+        "DO $$ BEGIN PERFORM 1; END $$;\nSELECT 2 -- x\n; DROP TABLE x"
+    )
     got = [(s.sql, s.line, s.column) for s in split_statements(text, "postgres")]
     assert got == [
         ("SELECT 1", 2, 1),

@@ -27,7 +27,16 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy -p privgate
 
-unit: setup
+# The official SARIF 2.1.0 JSON schema, from Microsoft's sarif-js-sdk package on the npm registry,
+# so the SARIF validity test runs offline afterwards.
+SARIF_SCHEMA := .cache/sarif-schema-2.1.0.json
+$(SARIF_SCHEMA):
+	mkdir -p .cache/npm
+	cd .cache/npm && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null \
+	  && tar xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json
+	mv .cache/npm/package/lib/schemas/sarif-2.1.0-rtm.5.json $@
+
+unit: setup $(SARIF_SCHEMA)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -14,9 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from privgate.connectors.yaml_io import describe_validation, read_yaml
 from privgate.engine.errors import ConfigError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 SQL_DIALECTS = ("postgres", "duckdb", "snowflake", "bigquery", "trino", "mysql", "redshift", "databricks",
                 "spark", "sqlite", "tsql", "oracle", "clickhouse", "hive", "presto", "athena")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import sqlglot
 import yaml
+
 from privgate.config import load_config
 from privgate.engine.decision import Principal, Request
 from privgate.wiring import build_engine

@@ -7,11 +7,15 @@ broken file never yields a half-loaded catalog.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
 
 from privgate.engine.catalog import Catalog, Domain
 from privgate.engine.errors import CatalogError
-from pydantic import ValidationError
 
 from .yaml_io import describe_validation, read_yaml
 
@@ -50,3 +54,36 @@ def load_catalog(path: Path | str) -> Catalog:
         return Catalog(domains=tuple(domains))
     except ValidationError as exc:
         raise CatalogError("invalid catalog:\n" + describe_validation(path, exc, "catalog")) from exc
+
+
+def dump_domain(domain: Domain) -> str:
+    """YAML text of one domain file, in the same shape ``load_catalog`` reads (``domain:`` first)."""
+    doc = domain.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    doc.pop("name", None)
+    ordered = {"domain": domain.name, **doc}
+    return str(yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, width=110))
+
+
+def write_catalog(catalog: Catalog, path: Path | str) -> list[Path]:
+    """Write one ``<domain>.yaml`` per domain atomically (temp file + rename), after validating all.
+
+    Either every file is replaced or, on error, none is: files are staged first and only renamed
+    once all of them were written.
+    """
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for domain in catalog.domains:
+            target = folder / f"{domain.name}.yaml"
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{domain.name}.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(dump_domain(domain))
+            staged.append((Path(tmp), target))
+        for tmp_path, target in staged:
+            tmp_path.replace(target)
+    except OSError as exc:
+        for tmp_path, _ in staged:
+            tmp_path.unlink(missing_ok=True)
+        raise CatalogError(f"{folder}: cannot write catalog: {exc}", code="catalog_write_error") from exc
+    return [target for _, target in staged]

@@ -10,9 +10,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from privgate.engine.errors import ConfigError
 from privgate.engine.rules import Rules
-from pydantic import ValidationError
 
 from .yaml_io import describe_validation, read_yaml
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from privgate.engine.errors import PrivgateError
 from pydantic import ValidationError
+
+from privgate.engine.errors import PrivgateError
 
 
 def read_yaml(path: Path, error: type[PrivgateError]) -> Any:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from privgate.connectors.catalog_yaml import load_catalog
 from privgate.engine.errors import CatalogError
 
@@ -67,3 +68,12 @@ def test_rejected_tags_do_not_count(tmp_path: Path):
     col = load_catalog(tmp_path).domains[0].tables[0].columns[0]
     assert col.entities() == ("LOCATION",)
     assert col.entities(include_suggested=False) == ()
+
+
+def test_write_then_load_round_trips(tmp_path: Path, demo_catalog):
+    from privgate.connectors.catalog_yaml import write_catalog
+
+    written = write_catalog(demo_catalog, tmp_path)
+    assert sorted(p.name for p in written) == sorted(f"{d.name}.yaml" for d in demo_catalog.domains)
+    assert load_catalog(tmp_path) == demo_catalog
+    assert not list(tmp_path.glob(".*.tmp"))

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from privgate.config import load_config
 from privgate.connectors.rules_files import load_rules
 from privgate.engine.errors import ConfigError

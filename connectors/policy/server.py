@@ -1,0 +1,135 @@
+"""Rego evaluation on a real OPA server through opa-python-client (the ``opa`` policy backend).
+
+The evaluator uploads the bundle's policies when it is built (policy ids ``privgate/<path>``,
+replacing whatever an earlier privgate left there) and the ``data`` document on ``load()``, one
+top-level key at a time so other tenants' data on a shared server is left alone. Each evaluation is
+one POST to ``/v1/data/<path>``; an undefined rule comes back as ``{}`` and is reported as None.
+
+Every failure of the library or the network becomes a ``PolicyError`` with a stable code and a
+message that says what to check: ``policy_unavailable`` (cannot connect), ``policy_timeout``,
+``policy_eval_error`` (OPA answered with an error), ``policy_bundle_invalid`` (upload rejected).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from opa_client import OpaClient
+from privgate.engine.errors import PolicyError, PolicyTimeout
+
+from .bundle import Bundle, load_bundle, merge_data
+
+POLICY_ID_PREFIX = "privgate/"
+DEFAULT_URL = "http://127.0.0.1:8181"
+
+T = TypeVar("T")
+
+
+class OpaServerEvaluator:
+    """``PolicyEvaluator`` backed by an OPA server; thread-safe (one HTTP session behind a lock-free API)."""
+
+    backend = "opa"
+
+    def __init__(self, url: str = DEFAULT_URL, bundle: Bundle | None = None, *, timeout: float = 2.0,
+                 token: str | None = None, retries: int = 1, upload: bool = True) -> None:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PolicyError(f"OPA url {url!r} must look like http://127.0.0.1:8181",
+                              code="policy_config_invalid")
+        self.url = f"{parts.scheme}://{parts.netloc}"
+        self.timeout = timeout
+        self.bundle = bundle if bundle is not None else load_bundle()
+        self.revision = self.bundle.revision
+        self._client = OpaClient(host=parts.hostname,
+                                 port=parts.port or (443 if parts.scheme == "https" else 8181),
+                                 ssl=parts.scheme == "https", token=token, retries=retries, timeout=timeout)
+        if upload:
+            self.upload_policies()
+
+    def upload_policies(self) -> None:
+        """Replace privgate's policies on the server with this bundle's.
+
+        Old privgate policies are removed first, so a rule moved between files cannot conflict with
+        its stale copy. Between the two steps the rule is undefined, which the engine denies.
+        """
+        existing = self._call("listing policies", self._client.get_policies_list)
+        for policy_id in existing:
+            if isinstance(policy_id, str) and policy_id.startswith(POLICY_ID_PREFIX):
+                self._call(f"deleting policy {policy_id}", partial(self._client.delete_policy, policy_id))
+        for relpath, text in self.bundle.policies:
+            upload = partial(self._client.update_policy_from_string, text, POLICY_ID_PREFIX + relpath,
+                             rego_compat=False)
+            self._call(f"uploading policy {relpath}", upload, bundle_file=relpath)
+
+    def load(self, data: Mapping[str, Any]) -> None:
+        """Replace the ``data`` document (merged over the bundle's own data) key by key."""
+        doc = merge_data(self.bundle.data, data)
+        for key, value in sorted(doc.items()):
+            if not isinstance(value, dict):
+                raise PolicyError(f"policy data key {key!r} must be an object to upload to OPA",
+                                  code="policy_data_invalid")
+            self._call(f"uploading data/{key}", partial(self._client.update_or_create_data, value, key))
+
+    def evaluate(self, path: str, input_doc: Mapping[str, Any]) -> Any | None:
+        """Value of the rule at ``path`` (``privgate/query/decision``), or None when undefined."""
+        package, _, rule = path.strip("/").rpartition("/")
+        body = self._call(f"evaluating {path}",
+                          lambda: self._client.query_rule(dict(input_doc), package, rule))
+        if not isinstance(body, dict):
+            raise PolicyError(f"OPA at {self.url} answered {path} with {type(body).__name__}, not an object",
+                              code="policy_eval_error")
+        return body.get("result") if "result" in body else None
+
+    def close(self) -> None:
+        self._client.close_connection()
+
+    def _call(self, action: str, fn: Callable[[], T], *, bundle_file: str | None = None) -> T:
+        try:
+            return fn()
+        except requests.exceptions.Timeout as exc:
+            raise PolicyTimeout(f"OPA at {self.url} did not answer within {self.timeout:g} s while {action}; "
+                                "check the server's load or raise the policy timeout") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise PolicyError(f"cannot reach OPA while {action}: {_first_line(exc)}; is OPA running at "
+                              f"{self.url}? (start one with `opa run --server --addr "
+                              f"{self.url.split('://', 1)[1]}`)", code="policy_unavailable") from exc
+        except requests.exceptions.HTTPError as exc:
+            raise PolicyError(f"OPA at {self.url} failed while {action}: {_http_detail(exc)}",
+                              code="policy_eval_error") from exc
+        except requests.exceptions.RequestException as exc:
+            raise PolicyError(f"request to OPA at {self.url} failed while {action}: {exc}",
+                              code="policy_unavailable") from exc
+        except ValueError as exc:  # a body that is not JSON (e.g. a proxy's HTML error page)
+            raise PolicyError(f"OPA at {self.url} sent a response that is not JSON while {action}: {exc}",
+                              code="policy_eval_error") from exc
+        except Exception as exc:  # opa_client's own errors (RegoParseError, PolicyNotFoundError, ...)
+            detail = str(exc) if str(exc) else repr(exc)
+            message = getattr(exc, "message", None)
+            if isinstance(message, str) and message not in detail:
+                detail = f"{detail}: {message}"
+            if bundle_file is not None:
+                raise PolicyError(f"OPA at {self.url} rejected policy file {bundle_file} of "
+                                  f"{self.bundle.source}: {detail}", code="policy_bundle_invalid") from exc
+            raise PolicyError(f"OPA at {self.url} failed while {action}: {detail}",
+                              code="policy_eval_error") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _http_detail(exc: requests.exceptions.HTTPError) -> str:
+    response = exc.response
+    if response is None:
+        return str(exc)
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    if isinstance(body, dict):
+        return f"HTTP {response.status_code} {body.get('code', '')}: {body.get('message', '')}".strip()
+    return f"HTTP {response.status_code}"

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 from opa_client import OpaClient
+from opa_client.errors import DeleteDataError
 from privgate.engine.errors import PolicyError, PolicyTimeout
 
 from .bundle import Bundle, load_bundle, merge_data
@@ -47,6 +48,8 @@ class OpaServerEvaluator:
         self._client = OpaClient(host=parts.hostname,
                                  port=parts.port or (443 if parts.scheme == "https" else 8181),
                                  ssl=parts.scheme == "https", token=token, retries=retries, timeout=timeout)
+        # top-level data keys this evaluator manages; `privgate` always, so load({}) clears it
+        self._data_keys: set[str] = {"privgate"}
         if upload:
             self.upload_policies()
 
@@ -60,19 +63,36 @@ class OpaServerEvaluator:
         for policy_id in existing:
             if isinstance(policy_id, str) and policy_id.startswith(POLICY_ID_PREFIX):
                 self._call(f"deleting policy {policy_id}", partial(self._client.delete_policy, policy_id))
-        for relpath, text in self.bundle.policies:
-            upload = partial(self._client.update_policy_from_string, text, POLICY_ID_PREFIX + relpath,
-                             rego_compat=False)
-            self._call(f"uploading policy {relpath}", upload, bundle_file=relpath)
+        # OPA compiles every upload together with the modules already there, so a file that uses a
+        # rule from a file not yet uploaded is rejected: retry the rejected ones while any progress
+        # is made, then report the first error that remains.
+        pending = list(self.bundle.policies)
+        while pending:
+            rejected: list[tuple[tuple[str, str], PolicyError]] = []
+            for relpath, text in pending:
+                upload = partial(self._client.update_policy_from_string, text, POLICY_ID_PREFIX + relpath,
+                                 rego_compat=False)
+                try:
+                    self._call(f"uploading policy {relpath}", upload, bundle_file=relpath)
+                except PolicyError as exc:
+                    if exc.code != "policy_bundle_invalid":
+                        raise
+                    rejected.append(((relpath, text), exc))
+            if len(rejected) == len(pending):
+                raise rejected[0][1]
+            pending = [item for item, _ in rejected]
 
     def load(self, data: Mapping[str, Any]) -> None:
         """Replace the ``data`` document (merged over the bundle's own data) key by key."""
         doc = merge_data(self.bundle.data, data)
+        for key in sorted(self._data_keys - set(doc)):
+            self._call(f"removing data/{key}", partial(self._delete_data, key))
         for key, value in sorted(doc.items()):
             if not isinstance(value, dict):
                 raise PolicyError(f"policy data key {key!r} must be an object to upload to OPA",
                                   code="policy_data_invalid")
             self._call(f"uploading data/{key}", partial(self._client.update_or_create_data, value, key))
+        self._data_keys |= set(doc)
 
     def evaluate(self, path: str, input_doc: Mapping[str, Any]) -> Any | None:
         """Value of the rule at ``path`` (``privgate/query/decision``), or None when undefined."""
@@ -83,6 +103,13 @@ class OpaServerEvaluator:
             raise PolicyError(f"OPA at {self.url} answered {path} with {type(body).__name__}, not an object",
                               code="policy_eval_error")
         return body.get("result") if "result" in body else None
+
+    def _delete_data(self, key: str) -> None:
+        try:
+            self._client.delete_data(key)
+        except DeleteDataError as exc:
+            if exc.expression != "resource_not_found":
+                raise
 
     def close(self) -> None:
         self._client.close_connection()

@@ -71,9 +71,9 @@ column_facts := [c |
 	is_string(c.column)
 ]
 
-usages(c) := {u | some u in as_list(c.usages); is_string(u)}
+usages(c) := {u | some u in as_list(object.get(c, "usages", [])); is_string(u)}
 
-aggregates_of(c) := {a | some a in as_list(c.aggregates); is_string(a)}
+aggregates_of(c) := {a | some a in as_list(object.get(c, "aggregates", [])); is_string(a)}
 
 statement_kind := input.facts.statement_kind if is_string(input.facts.statement_kind)
 

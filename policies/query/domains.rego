@@ -27,7 +27,7 @@ domain_doc(d) := doc if {
 	is_object(doc)
 } else := {}
 
-domain_allows(doc) if purpose in as_list(doc.allowed_purposes)
+domain_allows(doc) if purpose in as_list(object.get(doc, "allowed_purposes", []))
 
 owner_label(doc) := doc.owner if {
 	is_string(doc.owner)
@@ -39,7 +39,7 @@ deny_tuples contains ["purpose_not_allowed", msg, rule_label("domains")] if {
 	doc := domain_doc(d)
 	not domain_allows(doc)
 	tables := sort({name | some name, x in table_domains; x == d})
-	allowed := strings_of(doc.allowed_purposes)
+	allowed := strings_of(object.get(doc, "allowed_purposes", []))
 	msg := sprintf(
 		"purpose %s is not allowed for data product %s (tables %s; allowed purposes: %s); use one of those purposes or ask %s",
 		[purpose_label, d, concat(", ", tables), allowed_label(allowed), owner_label(doc)],

@@ -3,47 +3,54 @@
 # and the request would be allowed.
 package privgate.query
 
+# OPA 1.x quirk: `not is_string(input.x)` is *undefined* (not true) when input.x is missing, while
+# regorus says true. So every check reads its field with object.get and a null default, and negates
+# a user-defined rule, which both engines treat alike.
+required_input := [
+	[["request", "principal", "id"], "string"],
+	[["request", "principal", "roles"], "array"],
+	[["request", "purpose"], "string"],
+	[["facts", "statement_kind"], "string"],
+	[["facts", "statement_count"], "number"],
+	[["facts", "is_aggregate_query"], "boolean"],
+	[["facts", "tables"], "array"],
+	[["facts", "columns"], "array"],
+	[["facts", "group_by"], "array"],
+	[["facts", "unknown_tables"], "array"],
+	[["facts", "unknown_columns"], "array"],
+	[["facts", "disallowed_functions"], "array"],
+	[["facts", "unsupported"], "array"],
+	[["budget", "query_class"], "string"],
+	[["budget", "epsilon"], "string"],
+	[["budget", "delta"], "string"],
+	[["budget", "affordable"], "boolean"],
+]
+
+type_label := {"string": "a string", "array": "a list", "number": "a number", "boolean": "a boolean"}
+
+input_has(path, type) if type_name(object.get(input, path, null)) == type
+
 input_problems contains "input.version must be 1" if not input.version == 1
 
-input_problems contains "input.request.principal.id must be a string" if not is_string(input.request.principal.id)
-
-input_problems contains "input.request.principal.roles must be a list of strings" if {
-	not is_array(input.request.principal.roles)
+input_problems contains msg if {
+	some [path, type] in required_input
+	not input_has(path, type)
+	msg := sprintf("input.%s must be %s", [concat(".", path), type_label[type]])
 }
 
 input_problems contains "input.request.principal.roles must be a list of strings" if {
-	is_array(input.request.principal.roles)
-	some r in input.request.principal.roles
+	some r in as_list(object.get(input, ["request", "principal", "roles"], null))
 	not is_string(r)
 }
 
-input_problems contains "input.request.purpose must be a string" if not is_string(input.request.purpose)
-
-input_problems contains "input.facts.statement_kind must be a string" if not is_string(input.facts.statement_kind)
-
-input_problems contains "input.facts.statement_count must be a number" if not is_number(input.facts.statement_count)
-
-input_problems contains "input.facts.is_aggregate_query must be a boolean" if {
-	not is_boolean(input.facts.is_aggregate_query)
-}
-
-input_problems contains "input.facts.tables must be a list" if not is_array(input.facts.tables)
-
-input_problems contains "input.facts.columns must be a list" if not is_array(input.facts.columns)
-
-input_problems contains "input.facts.group_by must be a list" if not is_array(input.facts.group_by)
-
-input_problems contains "input.facts.unknown_tables must be a list" if not is_array(input.facts.unknown_tables)
-
-input_problems contains "input.facts.unknown_columns must be a list" if not is_array(input.facts.unknown_columns)
-
-input_problems contains "input.facts.disallowed_functions must be a list" if not is_array(input.facts.disallowed_functions)
-
-input_problems contains "input.facts.unsupported must be a list" if not is_array(input.facts.unsupported)
-
 input_problems contains "input.facts.tables[] must be objects with a string name" if {
 	some t in as_list(input.facts.tables)
-	not is_string(t.name)
+	not well_formed_table(t)
+}
+
+well_formed_table(t) if {
+	is_object(t)
+	is_string(t.name)
 }
 
 input_problems contains "input.facts.columns[] must be objects with string table and column and list usages and aggregates" if {
@@ -68,14 +75,6 @@ well_formed_unsupported(u) if {
 	is_string(u.detail)
 }
 
-input_problems contains "input.budget.query_class must be a string" if not is_string(input.budget.query_class)
-
-input_problems contains "input.budget.epsilon must be a string" if not is_string(input.budget.epsilon)
-
-input_problems contains "input.budget.delta must be a string" if not is_string(input.budget.delta)
-
-input_problems contains "input.budget.affordable must be a boolean" if not is_boolean(input.budget.affordable)
-
 deny_tuples contains ["input_invalid", msg, rule_label("input")] if {
 	count(input_problems) > 0
 	msg := sprintf(
@@ -86,21 +85,24 @@ deny_tuples contains ["input_invalid", msg, rule_label("input")] if {
 
 # --- the data document ------------------------------------------------------------------------
 
-data_problems contains "data.privgate.catalog.tables must be an object" if not is_object(data.privgate.catalog.tables)
+catalog_doc := data.privgate.catalog if is_object(data.privgate.catalog)
 
-data_problems contains "data.privgate.catalog.domains must be an object" if not is_object(data.privgate.catalog.domains)
+else := {}
 
-data_problems contains "data.privgate.rules.admin_roles must be a list" if not is_array(data.privgate.rules.admin_roles)
+data_checks := [
+	["data.privgate.catalog.tables", object.get(catalog_doc, "tables", null), "object"],
+	["data.privgate.catalog.domains", object.get(catalog_doc, "domains", null), "object"],
+	["data.privgate.rules.admin_roles", object.get(rules_doc, "admin_roles", null), "array"],
+	["data.privgate.rules.entity_treatment", object.get(rules_doc, "entity_treatment", null), "object"],
+	["data.privgate.rules.default_treatment", object.get(rules_doc, "default_treatment", null), "string"],
+	["data.privgate.rules.pii_grants", object.get(rules_doc, "pii_grants", null), "array"],
+]
 
-data_problems contains "data.privgate.rules.entity_treatment must be an object" if {
-	not is_object(data.privgate.rules.entity_treatment)
+data_problems contains msg if {
+	some [name, value, type] in data_checks
+	type_name(value) != type
+	msg := sprintf("%s must be %s", [name, object.get(type_label, type, "an object")])
 }
-
-data_problems contains "data.privgate.rules.default_treatment must be a string" if {
-	not is_string(data.privgate.rules.default_treatment)
-}
-
-data_problems contains "data.privgate.rules.pii_grants must be a list" if not is_array(data.privgate.rules.pii_grants)
 
 deny_tuples contains ["data_missing", msg, rule_label("input")] if {
 	count(data_problems) > 0

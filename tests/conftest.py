@@ -52,6 +52,15 @@ def opa_binary() -> Path:
     return Path(os.environ.get("PRIVGATE_OPA_BIN") or ROOT.parent / "shared" / "bin" / "opa")
 
 
+@pytest.fixture(scope="session")
+def opa_bin() -> Path:
+    """The OPA binary, or skip/fail (in CI) when it is missing."""
+    binary = opa_binary()
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        require_service("OPA binary", f"not found at {binary}; set PRIVGATE_OPA_BIN")
+    return binary
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,11 +68,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def opa_url() -> Iterator[str]:
+def opa_url(opa_bin: Path) -> Iterator[str]:
     """URL of a fresh OPA server on 127.0.0.1, or skip/fail when it cannot run."""
-    binary = opa_binary()
-    if not (binary.is_file() and os.access(binary, os.X_OK)):
-        require_service("OPA server", f"OPA binary not found at {binary}; set PRIVGATE_OPA_BIN")
+    binary = opa_bin
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:

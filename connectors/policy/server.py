@@ -1,7 +1,7 @@
 """Rego evaluation on a real OPA server through opa-python-client (the ``opa`` policy backend).
 
-The evaluator uploads the bundle's policies when it is built (policy ids ``privgate/<path>``,
-replacing whatever an earlier privgate left there) and the ``data`` document on ``load()``, one
+The evaluator uploads the bundle's policies when it is built (policy ids ``privgate/<path>``, the
+prefix configurable, replacing whatever an earlier privgate left under that prefix) and the ``data`` document on ``load()``, one
 top-level key at a time so other tenants' data on a shared server is left alone. Each evaluation is
 one POST to ``/v1/data/<path>``; an undefined rule comes back as ``{}`` and is reported as None.
 
@@ -36,13 +36,15 @@ class OpaServerEvaluator:
     backend = "opa"
 
     def __init__(self, url: str = DEFAULT_URL, bundle: Bundle | None = None, *, timeout: float = 2.0,
-                 token: str | None = None, retries: int = 1, upload: bool = True) -> None:
+                 token: str | None = None, retries: int = 1, upload: bool = True,
+                 policy_id_prefix: str = POLICY_ID_PREFIX) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise PolicyError(f"OPA url {url!r} must look like http://127.0.0.1:8181",
                               code="policy_config_invalid")
         self.url = f"{parts.scheme}://{parts.netloc}"
         self.timeout = timeout
+        self.policy_id_prefix = policy_id_prefix
         self.bundle = bundle if bundle is not None else load_bundle()
         self.revision = self.bundle.revision
         self._client = OpaClient(host=parts.hostname,
@@ -61,7 +63,7 @@ class OpaServerEvaluator:
         """
         existing = self._call("listing policies", self._client.get_policies_list)
         for policy_id in existing:
-            if isinstance(policy_id, str) and policy_id.startswith(POLICY_ID_PREFIX):
+            if isinstance(policy_id, str) and policy_id.startswith(self.policy_id_prefix):
                 self._call(f"deleting policy {policy_id}", partial(self._client.delete_policy, policy_id))
         # OPA compiles every upload together with the modules already there, so a file that uses a
         # rule from a file not yet uploaded is rejected: retry the rejected ones while any progress
@@ -70,7 +72,7 @@ class OpaServerEvaluator:
         while pending:
             rejected: list[tuple[tuple[str, str], PolicyError]] = []
             for relpath, text in pending:
-                upload = partial(self._client.update_policy_from_string, text, POLICY_ID_PREFIX + relpath,
+                upload = partial(self._client.update_policy_from_string, text, self.policy_id_prefix + relpath,
                                  rego_compat=False)
                 try:
                     self._call(f"uploading policy {relpath}", upload, bundle_file=relpath)
@@ -158,5 +160,10 @@ def _http_detail(exc: requests.exceptions.HTTPError) -> str:
     except ValueError:
         return f"HTTP {response.status_code}: {response.text[:200]}"
     if isinstance(body, dict):
-        return f"HTTP {response.status_code} {body.get('code', '')}: {body.get('message', '')}".strip()
+        detail = f"HTTP {response.status_code} {body.get('code', '')}: {body.get('message', '')}"
+        errors = body.get("errors")
+        if isinstance(errors, list):  # OPA puts the actual causes (e.g. eval_conflict_error) here
+            causes = [f"{e.get('code', '')}: {e.get('message', '')}" for e in errors[:3] if isinstance(e, dict)]
+            detail += " (" + "; ".join(causes) + ")" if causes else ""
+        return detail
     return f"HTTP {response.status_code}"

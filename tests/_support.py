@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from privgate.engine.catalog import Catalog
 from privgate.engine.policy_io import build_data
 from privgate.engine.rules import Rules

@@ -56,7 +56,7 @@ def test_missing_or_empty_bundle_is_an_actionable_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match=r"holds no \.rego files"):
         load_bundle(tmp_path)
     _write(tmp_path, {"p.rego": "package p\n", "data.json": "[1, 2]"})
-    with pytest.raises(PolicyError, match="data file data.json must hold an object"):
+    with pytest.raises(PolicyError, match=r"data file data\.json must hold an object"):
         load_bundle(tmp_path)
 
 

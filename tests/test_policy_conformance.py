@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from _support import default_data
+
 from privgate.connectors.policy.corpus import Case, case_data, load_cases, run_case, run_corpus
 from privgate.connectors.policy.embedded import EmbeddedEvaluator
 from privgate.connectors.policy.server import OpaServerEvaluator

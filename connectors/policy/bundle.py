@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from privgate.engine.errors import PolicyError
 
 DEFAULT_PACKAGE = "privgate.policies"

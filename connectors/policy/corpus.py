@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
+
 from privgate.engine.errors import PolicyError
 from privgate.engine.facts import Facts
 from privgate.engine.policy_io import BudgetDoc, PolicyInput, PrincipalDoc, RequestDoc, parse_result
 from privgate.engine.ports import PolicyEvaluator
-from pydantic import ValidationError
 
 from .bundle import merge_data
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import regorus
+
 from privgate.engine.errors import PolicyError, PolicyTimeout
 
 from .bundle import Bundle, load_bundle, merge_data

@@ -1,8 +1,9 @@
 """Rego evaluation on a real OPA server through opa-python-client (the ``opa`` policy backend).
 
 The evaluator uploads the bundle's policies when it is built (policy ids ``privgate/<path>``, the
-prefix configurable, replacing whatever an earlier privgate left under that prefix) and the ``data`` document on ``load()``, one
-top-level key at a time so other tenants' data on a shared server is left alone. Each evaluation is
+prefix configurable, replacing whatever an earlier privgate left under that prefix) and the
+``data`` document on ``load()``, one top-level key at a time so other tenants' data on a shared
+server is left alone. Each evaluation is
 one POST to ``/v1/data/<path>``; an undefined rule comes back as ``{}`` and is reported as None.
 
 Every failure of the library or the network becomes a ``PolicyError`` with a stable code and a
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import requests
 from opa_client import OpaClient
 from opa_client.errors import DeleteDataError
+
 from privgate.engine.errors import PolicyError, PolicyTimeout
 
 from .bundle import Bundle, load_bundle, merge_data

@@ -30,6 +30,33 @@ type_label := {"string": "a string", "array": "a list", "number": "a number", "b
 
 input_has(path, type) if type_name(object.get(input, path, null)) == type
 
+# Fast path: a well-formed input (what the engine always sends) is recognised in one rule body;
+# the detailed problem list below is only computed when this fails.
+input_well_formed if {
+	input.version == 1
+	type_name(input.request.principal.id) == "string"
+	type_name(input.request.principal.roles) == "array"
+	type_name(input.request.purpose) == "string"
+	type_name(input.facts.statement_kind) == "string"
+	type_name(input.facts.statement_count) == "number"
+	type_name(input.facts.is_aggregate_query) == "boolean"
+	type_name(input.facts.tables) == "array"
+	type_name(input.facts.columns) == "array"
+	type_name(input.facts.group_by) == "array"
+	type_name(input.facts.unknown_tables) == "array"
+	type_name(input.facts.unknown_columns) == "array"
+	type_name(input.facts.disallowed_functions) == "array"
+	type_name(input.facts.unsupported) == "array"
+	type_name(input.budget.query_class) == "string"
+	type_name(input.budget.epsilon) == "string"
+	type_name(input.budget.delta) == "string"
+	type_name(input.budget.affordable) == "boolean"
+	count([r | some r in input.request.principal.roles; is_string(r)]) == count(input.request.principal.roles)
+	count([t | some t in input.facts.tables; well_formed_table(t)]) == count(input.facts.tables)
+	count([c | some c in input.facts.columns; well_formed_column(c)]) == count(input.facts.columns)
+	count([u | some u in input.facts.unsupported; well_formed_unsupported(u)]) == count(input.facts.unsupported)
+}
+
 input_problems contains "input.version must be 1" if not input.version == 1
 
 input_problems contains msg if {
@@ -76,6 +103,7 @@ well_formed_unsupported(u) if {
 }
 
 deny_tuples contains ["input_invalid", msg, rule_label("input")] if {
+	not input_well_formed
 	count(input_problems) > 0
 	msg := sprintf(
 		"the policy input is malformed: %s; the engine that built it and the policy bundle disagree on input version 1 — upgrade privgate or the bundle so they match",
@@ -104,7 +132,17 @@ data_problems contains msg if {
 	msg := sprintf("%s must be %s", [name, object.get(type_label, type, "an object")])
 }
 
+data_well_formed if {
+	is_object(catalog_doc.tables)
+	is_object(catalog_doc.domains)
+	is_array(rules_doc.admin_roles)
+	is_object(rules_doc.entity_treatment)
+	is_string(rules_doc.default_treatment)
+	is_array(rules_doc.pii_grants)
+}
+
 deny_tuples contains ["data_missing", msg, rule_label("input")] if {
+	not data_well_formed
 	count(data_problems) > 0
 	msg := sprintf(
 		"the policy data document is missing or malformed: %s; load the catalog and rules into the evaluator (privgate loads them when the engine starts)",

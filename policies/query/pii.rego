@@ -68,18 +68,20 @@ pii_exposures contains x if {
 	count(pii) > 0
 	ungranted := {e | some e in pii; is_string(e); not granted(e)}
 	count(ungranted) > 0
-	top := max({rank(treatment(e)) | some e in ungranted})
-	entity := sort({e | some e in ungranted; rank(treatment(e)) == top})[0]
+	ranked := {[rank(treatment(e)), e] | some e in ungranted}
+	top := max({r[0] | some r in ranked})
+	entity := sort({r[1] | some r in ranked; r[0] == top})[0]
 	revealing := sort({a | some a in aggregates_of(c); a in revealing_aggregates})
+	used := usages(c)
 	x := {
 		"table": c.table,
 		"column": c.column,
 		"entities": sort(ungranted),
 		"entity": entity,
 		"method": treatment(entity),
-		"projected": "projected" in usages(c),
+		"projected": "projected" in used,
 		"revealing": revealing,
-		"predicates": sort({u | some u in usages(c); u in predicate_usages}),
+		"predicates": sort({u | some u in used; u in predicate_usages}),
 	}
 }
 

@@ -58,33 +58,37 @@ class OpaServerEvaluator:
             self.upload_policies()
 
     def upload_policies(self) -> None:
-        """Replace privgate's policies on the server with this bundle's.
+        """Make the server's policies under our prefix exactly this bundle's.
 
-        Old privgate policies are removed first, so a rule moved between files cannot conflict with
-        its stale copy. Between the two steps the rule is undefined, which the engine denies.
+        OPA compiles every change together with the modules already there, so a single step can be
+        rejected while the set is half-updated (a file that uses a rule from a file not yet
+        uploaded, a rule moved between files, a stale file still used by another). Uploads and
+        deletions of stale files are therefore retried while any of them makes progress; only an
+        error that no ordering fixes is raised. A half-updated set never allows more: the decision
+        rule is then undefined or the old one, and undefined is a deny.
         """
         existing = self._call("listing policies", self._client.get_policies_list)
-        for policy_id in existing:
-            if isinstance(policy_id, str) and policy_id.startswith(self.policy_id_prefix):
-                self._call(f"deleting policy {policy_id}", partial(self._client.delete_policy, policy_id))
-        # OPA compiles every upload together with the modules already there, so a file that uses a
-        # rule from a file not yet uploaded is rejected: retry the rejected ones while any progress
-        # is made, then report the first error that remains.
-        pending = list(self.bundle.policies)
-        while pending:
-            rejected: list[tuple[tuple[str, str], PolicyError]] = []
-            for relpath, text in pending:
-                upload = partial(self._client.update_policy_from_string, text, self.policy_id_prefix + relpath,
-                                 rego_compat=False)
+        wanted = {self.policy_id_prefix + relpath: (relpath, text) for relpath, text in self.bundle.policies}
+        stale = sorted(pid for pid in existing
+                       if isinstance(pid, str) and pid.startswith(self.policy_id_prefix) and pid not in wanted)
+        steps: list[tuple[str, str, Callable[[], object]]] = [
+            (f"uploading policy {relpath}", relpath,
+             partial(self._client.update_policy_from_string, text, pid, rego_compat=False))
+            for pid, (relpath, text) in wanted.items()
+        ] + [(f"deleting stale policy {pid}", pid, partial(self._client.delete_policy, pid)) for pid in stale]
+        while steps:
+            rejected: list[tuple[tuple[str, str, Callable[[], object]], PolicyError]] = []
+            for step in steps:
+                action, name, fn = step
                 try:
-                    self._call(f"uploading policy {relpath}", upload, bundle_file=relpath)
+                    self._call(action, fn, bundle_file=name)
                 except PolicyError as exc:
                     if exc.code != "policy_bundle_invalid":
                         raise
-                    rejected.append(((relpath, text), exc))
-            if len(rejected) == len(pending):
+                    rejected.append((step, exc))
+            if len(rejected) == len(steps):
                 raise rejected[0][1]
-            pending = [item for item, _ in rejected]
+            steps = [step for step, _ in rejected]
 
     def load(self, data: Mapping[str, Any]) -> None:
         """Replace the ``data`` document (merged over the bundle's own data) key by key."""

@@ -10,7 +10,7 @@ consent_column(consent) := col if {
 
 obligation_tuples contains ["row_filter", name, params] if {
 	some name in used_tables
-	table := catalog_tables[name]
+	table := data.privgate.catalog.tables[name]
 	consent := table.consent
 	is_object(consent)
 	count(consent) > 0

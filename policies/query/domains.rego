@@ -5,7 +5,7 @@ package privgate.query
 # table name -> its domain, for the tables of this request.
 table_domains[name] := d if {
 	some name in used_tables
-	table := catalog_tables[name]
+	table := data.privgate.catalog.tables[name]
 	d := domain_name(table.domain)
 }
 
@@ -18,12 +18,12 @@ used_domains := {d | some d in table_domains}
 # Domains of the non-public tables in the request; public reference tables join freely.
 private_domains := {d |
 	some name, d in table_domains
-	table := catalog_tables[name]
+	table := data.privgate.catalog.tables[name]
 	not table.public == true
 }
 
 domain_doc(d) := doc if {
-	doc := catalog_domains[d]
+	doc := data.privgate.catalog.domains[d]
 	is_object(doc)
 } else := {}
 

@@ -31,7 +31,7 @@ else := "none"
 deny_tuples contains ["group_by_privacy_unit", msg, rule_label("dp")] if {
 	some key in strings_of(input.facts.group_by)
 	[table, column] := split_column_id(key)
-	meta := catalog_tables[table]
+	meta := data.privgate.catalog.tables[table]
 	meta.privacy_unit == column
 	msg := sprintf(
 		"GROUP BY %s groups by the privacy unit of %s, so every group is one person; group by a coarser attribute instead",
@@ -39,9 +39,9 @@ deny_tuples contains ["group_by_privacy_unit", msg, rule_label("dp")] if {
 	)
 }
 
-obligation_tuples contains ["row_limit", "", {"limit": rules_doc.max_rows}] if {
+obligation_tuples contains ["row_limit", "", {"limit": data.privgate.rules.max_rows}] if {
 	statement_kind == "select"
 	non_aggregate_query
 	count(governed_tables) > 0
-	is_number(rules_doc.max_rows)
+	is_number(data.privgate.rules.max_rows)
 }

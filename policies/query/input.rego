@@ -133,12 +133,12 @@ data_problems contains msg if {
 }
 
 data_well_formed if {
-	is_object(catalog_doc.tables)
-	is_object(catalog_doc.domains)
-	is_array(rules_doc.admin_roles)
-	is_object(rules_doc.entity_treatment)
-	is_string(rules_doc.default_treatment)
-	is_array(rules_doc.pii_grants)
+	is_object(data.privgate.catalog.tables)
+	is_object(data.privgate.catalog.domains)
+	is_array(data.privgate.rules.admin_roles)
+	is_object(data.privgate.rules.entity_treatment)
+	is_string(data.privgate.rules.default_treatment)
+	is_array(data.privgate.rules.pii_grants)
 }
 
 deny_tuples contains ["data_missing", msg, rule_label("input")] if {

@@ -20,11 +20,11 @@ mask_methods := {"hash", "redact", "tokenize"}
 
 treatment_rank := {"allow": 0, "tokenize": 1, "hash": 2, "redact": 3, "deny": 4}
 
-default_treatment := rules_doc.default_treatment if is_string(rules_doc.default_treatment)
+default_treatment := data.privgate.rules.default_treatment if is_string(data.privgate.rules.default_treatment)
 
 else := "deny"
 
-entity_treatments := rules_doc.entity_treatment if is_object(rules_doc.entity_treatment)
+entity_treatments := data.privgate.rules.entity_treatment if is_object(data.privgate.rules.entity_treatment)
 
 else := {}
 
@@ -41,13 +41,14 @@ else := 4
 # Entity types this principal may see raw for this purpose ("*" covers every type); computed once
 # per evaluation so each column is a set lookup.
 granted_entities contains e if {
-	is_array(rules_doc.pii_grants)
-	some g in rules_doc.pii_grants
+	is_array(data.privgate.rules.pii_grants)
+	some g in data.privgate.rules.pii_grants
 	is_array(g.roles)
 	is_array(g.purposes)
 	is_array(g.entities)
-	some r in g.roles
-	r in roles
+	is_array(input.request.principal.roles)
+	some r in input.request.principal.roles
+	r in g.roles
 	purpose in g.purposes
 	some e in g.entities
 }
@@ -61,7 +62,7 @@ pii_exposures contains x if {
 	some c in column_facts
 
 	# Step by step: regorus resolves chained dynamic refs much more slowly.
-	table := catalog_tables[c.table]
+	table := data.privgate.catalog.tables[c.table]
 	col := table.columns[c.column]
 	pii := col.pii
 	is_array(pii)

@@ -29,7 +29,8 @@ remaining_label := input.budget.remaining if is_string(input.budget.remaining)
 else := "none"
 
 deny_tuples contains ["group_by_privacy_unit", msg, rule_label("dp")] if {
-	some key in strings_of(input.facts.group_by)
+	is_array(input.facts.group_by)
+	some key in input.facts.group_by
 	[table, column] := split_column_id(key)
 	meta := data.privgate.catalog.tables[table]
 	meta.privacy_unit == column

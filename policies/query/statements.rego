@@ -29,7 +29,9 @@ deny_tuples contains ["multi_statement", msg, rule_label("statements")] if {
 
 deny_tuples contains ["function_not_allowed", msg, rule_label("statements")] if {
 	not is_admin
-	some f in strings_of(input.facts.disallowed_functions)
+	is_array(input.facts.disallowed_functions)
+	some f in input.facts.disallowed_functions
+	is_string(f)
 	msg := sprintf(
 		"function %s() is not on the allow-list (rules/functions.yaml: allowed_functions); remove it from the query or ask an admin to review and allow it",
 		[f],
@@ -37,7 +39,9 @@ deny_tuples contains ["function_not_allowed", msg, rule_label("statements")] if 
 }
 
 deny_tuples contains ["unknown_table", msg, rule_label("statements")] if {
-	some t in strings_of(input.facts.unknown_tables)
+	is_array(input.facts.unknown_tables)
+	some t in input.facts.unknown_tables
+	is_string(t)
 	msg := sprintf(
 		"table %s is not in the catalog; check the schema-qualified name, or ask the data owner to register the table in the catalog",
 		[t],
@@ -45,7 +49,9 @@ deny_tuples contains ["unknown_table", msg, rule_label("statements")] if {
 }
 
 deny_tuples contains ["unknown_column", msg, rule_label("statements")] if {
-	some c in strings_of(input.facts.unknown_columns)
+	is_array(input.facts.unknown_columns)
+	some c in input.facts.unknown_columns
+	is_string(c)
 	msg := sprintf(
 		"column %s is not in the catalog; check the name, or ask the data owner to add the column to the catalog",
 		[c],
@@ -53,7 +59,8 @@ deny_tuples contains ["unknown_column", msg, rule_label("statements")] if {
 }
 
 deny_tuples contains ["unsupported_construct", msg, rule_label("statements")] if {
-	some u in as_list(input.facts.unsupported)
+	is_array(input.facts.unsupported)
+	some u in input.facts.unsupported
 	is_object(u)
 	is_string(u.construct)
 	is_string(u.detail)

@@ -1,29 +1,21 @@
 """Obligations as rewrites over sqlglot trees.
 
 ``Rewriter.apply`` turns the policy's obligations into SQL the warehouse can run as is. Each rewrite is
-a plain function ``(Expression, RewriteContext) -> Expression`` in its own module (the sqlglot
-optimizer's habit), applied in order:
+a plain function ``(Expression, RewriteContext) -> Expression`` in its own module, applied in the order
+of ``RULES`` (the sqlglot optimizer's habit):
 
-``RULES`` over the whole statement:
 1. ``isolate_sources`` — every reference to a governed table becomes a derived table over it that
    exposes the same column names, wherever the reference sits (FROM, JOIN, CTE, subquery, set op).
-2. ``row_limit`` — cap the outermost query's row count.
-
-``SOURCE_RULES`` over each derived table's body (``SELECT <columns> FROM <governed table>``):
-1. ``mask`` — hash / tokenize / redact columns.
-2. ``row_filter`` — consent predicates.
+2. ``mask`` — hash / tokenize / redact columns inside those derived tables.
+3. ``row_filter`` — consent predicates inside those derived tables.
+4. ``row_limit`` — cap the outermost query's row count.
 
 Applying masks and filters at the source means no clause of the user's query has to be understood for
-the rewrite to be safe, and CTE or UNION tricks cannot route around them. A body depends only on the
-dialect, the table reference and that table's plan, so ``Rewriter`` generates each body once and splices
-the memoized SQL text into later statements (``exp.Var``): building and generating the ~100-node body per
-reference otherwise costs ~0.5 ms. ``build_source`` is the same path without memoization (tests use it
-to check invariants on real trees).
-
-Keyed masking is computed in the warehouse with the key's HMAC pads as bind parameters:
-``Rewritten.sql`` is safe to show and store, ``Rewritten.params`` is secret. ``dp`` obligations pass
-through (the DP planner rewrites them). Anything that cannot be applied exactly raises ``RewriteError``
-with a stable ``rewrite_*`` code; SQL is always generated with unsupported constructs raising.
+the rewrite to be safe, and CTE or UNION tricks cannot route around them. Keyed masking is computed in
+the warehouse with the key's HMAC pads as bind parameters: ``Rewritten.sql`` is safe to show and store,
+``Rewritten.params`` is secret. ``dp`` obligations pass through (the DP planner rewrites them).
+Anything that cannot be applied exactly raises ``RewriteError`` with a stable ``rewrite_*`` code; SQL is
+always generated with unsupported constructs raising.
 """
 
 from __future__ import annotations
@@ -38,19 +30,17 @@ from ..analysis import Analysis
 from ..catalog import Catalog
 from ..decision import Obligation
 from ..errors import RewriteError
-from .isolate_sources import isolate_sources, source_select
+from .isolate_sources import isolate_sources, isolated_sources
 from .keyed_hash import KeyPads, derive_pads, tokenize_key
 from .mask import mask
 from .plan import CatalogIndex, RewriteContext, build_plan
 from .row_filter import row_filter
 from .row_limit import row_limit
 
-__all__ = ["RULES", "SOURCE_RULES", "RewriteContext", "Rewriter", "Rewritten", "Rule", "build_source"]
+__all__ = ["RULES", "RewriteContext", "Rewriter", "Rewritten", "Rule"]
 
 Rule = Callable[[exp.Expr, RewriteContext], exp.Expr]
-RULES: tuple[Rule, ...] = (isolate_sources, row_limit)
-SOURCE_RULES: tuple[Rule, ...] = (mask, row_filter)
-_SOURCE_CACHE_SIZE = 1024
+RULES: tuple[Rule, ...] = (isolate_sources, mask, row_filter, row_limit)
 
 _RESERVED_PREFIX = "privgate_"
 # Statements (or parts of them) that write or define things: a rewrite of them is never a safe read.
@@ -71,17 +61,9 @@ class Rewritten:
     params: dict[str, str] = field(default_factory=dict, repr=False)
 
 
-def build_source(key: str, table: exp.Table, ctx: RewriteContext) -> exp.Expr:
-    """The body of the derived table that replaces a reference to governed table ``key``."""
-    select: exp.Expr = source_select(key, table, ctx)
-    for rule in SOURCE_RULES:
-        select = rule(select, ctx)
-    return select
-
-
 def _generate(expression: exp.Expr, dialect: str) -> str:
     try:
-        return expression.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+        return expression.sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE, copy=False)
     except SqlglotError as exc:
         raise RewriteError(f"could not generate the rewritten SQL for dialect {dialect!r}: {exc}",
                            code="rewrite_generation_failed") from exc
@@ -107,8 +89,7 @@ def _check_statement(analysis: Analysis) -> exp.Query:
 
 
 class Rewriter:
-    """Applies obligations for one catalog. Holds the mask key's pads (derived once) and a memo of
-    generated derived-table bodies (no request data, no key material), never per-request state."""
+    """Applies obligations for one catalog; holds the mask key's pads (derived once), no request state."""
 
     def __init__(self, catalog: Catalog, *, mask_key: bytes) -> None:
         self.catalog = catalog
@@ -120,30 +101,15 @@ class Rewriter:
                           "tokenize": derive_pads(tokenize_key(mask_key), "tok")}
         except RewriteError as exc:  # only fatal when a keyed method is actually requested
             self._key_error = exc
-        self._sources: dict[tuple[object, ...], str] = {}
 
-    def context(self, obligations: Sequence[Obligation], dialect: str, *,
-                memoize: bool = True) -> RewriteContext:
+    def context(self, obligations: Sequence[Obligation], dialect: str) -> RewriteContext:
         """Validate ``obligations`` into a plan and the context the rules read."""
         plan = build_plan(obligations, self._index)
         keyed = sorted(plan.methods & {"hash", "tokenize"})
         if keyed and self._key_error is not None:
             raise self._key_error
         return RewriteContext(plan=plan, dialect=dialect, index=self._index,
-                              pads={m: self._pads[m] for m in keyed},
-                              compile_source=self._compiled_source if memoize else build_source)
-
-    def _compiled_source(self, key: str, table: exp.Table, ctx: RewriteContext) -> exp.Expr:
-        table_plan = ctx.plan.tables[key]
-        signature = (ctx.dialect, key, _generate(table, ctx.dialect), tuple(sorted(table_plan.masks.items())),
-                     table_plan.filters)
-        text = self._sources.get(signature)
-        if text is None:
-            text = _generate(build_source(key, table, ctx), ctx.dialect)
-            if len(self._sources) >= _SOURCE_CACHE_SIZE:
-                self._sources.clear()
-            self._sources[signature] = text
-        return exp.Var(this=text)
+                              pads={m: self._pads[m] for m in keyed})
 
     def apply(self, analysis: Analysis, obligations: Sequence[Obligation], dialect: str) -> Rewritten:
         """Rewrite the analysed statement so it satisfies ``obligations``; never mutates ``analysis``."""
@@ -154,5 +120,7 @@ class Rewriter:
                 expression = rule(expression, ctx)
         except SqlglotError as exc:
             raise RewriteError(f"could not apply obligations: {exc}", code="rewrite_failed") from exc
-        params = {k: v for p in ctx.pads.values() for k, v in p.params().items()}
+        # bind only the pads the SQL uses: some drivers (DuckDB) reject unused named parameters
+        used = {m for _select, key in isolated_sources(expression) for m in ctx.plan.tables[key].masks.values()}
+        params = {k: v for m, p in ctx.pads.items() if m in used for k, v in p.params().items()}
         return Rewritten(sql=_generate(expression, dialect), params=params)

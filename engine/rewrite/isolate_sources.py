@@ -1,14 +1,11 @@
 """Rule: replace every reference to a governed table by a derived table over it.
 
 ``FROM sales.customers AS c`` becomes ``FROM (SELECT customer_id, ..., consent_analytics FROM
-sales.customers) AS c``: same alias, same column names (the catalog's, in catalog order). The source
-rules (``mask``, ``row_filter``) then shape that inner SELECT, so every use of the table — FROM, JOIN,
+sales.customers) AS c``: same alias, same column names (the catalog's, in catalog order). The next rules
+(``mask``, ``row_filter``) shape only these marked inner SELECTs, so every use of the table — FROM, JOIN,
 CTE bodies, subqueries, set-operation branches, EXISTS, correlated scalar subqueries — sees only governed
 rows and values, and no clause of the user's query needs to be understood or edited. Columns the catalog
 does not declare are not exposed, so they cannot leak either (the query fails instead).
-
-The inner SELECT depends only on the dialect, the table reference and the table's plan, so the context's
-``compile_source`` builds it (and may memoize it as generated SQL); see ``privgate.engine.rewrite``.
 """
 
 from __future__ import annotations
@@ -51,7 +48,7 @@ def _isolate(table: exp.Table, key: str, ctx: RewriteContext) -> None:
         outer["alias"] = exp.TableAlias(this=table.this.copy())
     derived = exp.Subquery(**outer)
     table.replace(derived)  # detaches the base reference, which moves inside
-    derived.set("this", ctx.compile_source(key, table, ctx))
+    derived.set("this", source_select(key, table, ctx))
 
 
 def _unqualify_columns(tree: exp.Expr, ctx: RewriteContext) -> None:

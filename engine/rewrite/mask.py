@@ -13,13 +13,17 @@ The masked value keeps the column's name, so every outer reference (``c.email``,
 
 Hashed and tokenized columns become text whatever their declared type.
 
-This is a source rule: it rewrites the SELECTs ``isolate_sources`` builds over governed tables.
+Speed: a masked value's SQL depends only on (dialect, method, column), never on the request, so it is
+generated once (unsupported constructs raising) and placed in the tree as an opaque leaf (``exp.Var``,
+emitted verbatim): building and generating the ~25-node HMAC expression per reference cost ~0.3 ms.
 """
 
 from __future__ import annotations
 
-from sqlglot import exp
-from sqlglot.errors import ParseError
+from functools import lru_cache
+
+from sqlglot import ErrorLevel, exp
+from sqlglot.errors import ParseError, SqlglotError
 
 from ..catalog import Column
 from ..errors import RewriteError
@@ -61,6 +65,19 @@ def masked_value(value: exp.Column, column: Column, method: str, pads: KeyPads |
     return _null_safe(value, digest)
 
 
+@lru_cache(maxsize=4096)
+def masked_sql(dialect: str, method: str, name: str, type_: str, key: str, pads: KeyPads | None) -> str:
+    """Generated SQL of ``masked_value`` for a plain reference to a column; holds no key material."""
+    column = Column(name=name, type=type_)
+    value = exp.Column(this=exp.to_identifier(name))
+    try:
+        return masked_value(value, column, method, pads, dialect, key).sql(
+            dialect=dialect, unsupported_level=ErrorLevel.RAISE)
+    except SqlglotError as exc:
+        raise RewriteError(f"cannot generate the {method} mask of {key}.{column.name} in {dialect!r}: {exc}",
+                           code="rewrite_generation_failed") from exc
+
+
 def mask(expression: exp.Expr, ctx: RewriteContext) -> exp.Expr:
     for select, key in isolated_sources(expression):
         plan = ctx.plan.tables[key]
@@ -69,11 +86,13 @@ def mask(expression: exp.Expr, ctx: RewriteContext) -> exp.Expr:
         projections = []
         for proj in select.expressions:
             method = plan.masks.get(proj.alias_or_name.lower())
-            column = plan.table.column(proj.alias_or_name)
-            if method is None or column is None or not isinstance(proj, exp.Column):
+            if method is None or not isinstance(proj, exp.Column):
                 projections.append(proj)
                 continue
-            value = masked_value(proj, column, method, ctx.pads.get(method), ctx.dialect, key)
-            projections.append(exp.Alias(this=value, alias=proj.this.copy()))
+            column = plan.table.column(proj.name)
+            if column is None:  # plan columns are validated against the catalog; never expected
+                raise RewriteError(f"{key} has no column {proj.name!r}", code="rewrite_unknown_column")
+            sql = masked_sql(ctx.dialect, method, column.name, column.type, key, ctx.pads.get(method))
+            projections.append(exp.Alias(this=exp.Var(this=sql), alias=proj.this.copy()))
         select.set("expressions", projections)
     return expression

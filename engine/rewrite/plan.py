@@ -7,11 +7,9 @@ rewritten by the DP planner) pass through untouched.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-from sqlglot import exp
 
 from ..catalog import Catalog, Table
 from ..decision import Obligation
@@ -79,8 +77,6 @@ class RewriteContext:
     dialect: str
     index: CatalogIndex
     pads: Mapping[str, KeyPads]  # "hash" / "tokenize" -> pads, only for methods the plan uses
-    # (key, base table reference, ctx) -> the derived table's body; see privgate.engine.rewrite
-    compile_source: Callable[[str, exp.Table, RewriteContext], exp.Expr]
 
 
 def _param(ob: Obligation, name: str, kind: type | tuple[type, ...], *, optional: bool = False) -> Any:

@@ -26,5 +26,5 @@ def row_filter(expression: exp.Expr, ctx: RewriteContext) -> exp.Expr:
     for select, key in isolated_sources(expression):
         filters = ctx.plan.tables[key].filters
         if filters:
-            select.where(consent_predicate(filters), copy=False)
+            select.where(consent_predicate(filters), copy=False)  # ANDed with any WHERE already there
     return expression

@@ -3,7 +3,7 @@
 Only the outermost query is capped: an inner LIMIT bounds an intermediate result, not what leaves.
 A literal ``LIMIT k`` / ``FETCH FIRST k ROWS ONLY`` becomes ``min(k, n)`` in place (OFFSET kept); a set
 operation gets its own trailing LIMIT. Anything whose row count we cannot read as a plain integer
-(``LIMIT $1``, ``FETCH ... WITH TIES``, ``PERCENT``, a parenthesized statement) is wrapped:
+(``LIMIT $1``, ``FETCH ... WITH TIES``, ``PERCENT``) is wrapped:
 ``SELECT * FROM (<query>) AS _privgate_limited LIMIT n`` — same columns, same order. The generator
 renders LIMIT in each dialect's own syntax (TOP, FETCH FIRST) and raises when it cannot.
 """
@@ -53,6 +53,10 @@ def row_limit(expression: exp.Expr, ctx: RewriteContext) -> exp.Expr:
     n = ctx.plan.limit
     if n is None:
         return expression
+    while isinstance(expression, exp.Subquery) and isinstance(expression.this, exp.Query) \
+            and not any(v for k, v in expression.args.items() if k != "this"):  # plain parentheses
+        expression = expression.this
+        expression.pop()
     if isinstance(expression, exp.Select | exp.SetOperation) and _cap_in_place(expression, n):
         return expression
     wrapped = exp.Subquery(this=expression, alias=exp.TableAlias(this=exp.to_identifier(WRAP_ALIAS)))

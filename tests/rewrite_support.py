@@ -61,7 +61,8 @@ def schema_of(cat: Catalog) -> dict[str, dict[str, dict[str, str]]]:
     return out
 
 
-def analysis(sql: str, dialect: str = "postgres", *, qualified: bool = False, cat: Catalog | None = None) -> Analysis:
+def analysis(sql: str, dialect: str = "postgres", *, qualified: bool = False,
+             cat: Catalog | None = None) -> Analysis:
     """An Analysis as the analyzer hands it over: raw parsed tree, or qualified against the catalog."""
     tree = sqlglot.parse_one(sql, read=dialect)
     if qualified:
@@ -70,7 +71,9 @@ def analysis(sql: str, dialect: str = "postgres", *, qualified: bool = False, ca
 
 
 def parse_obligations(text: str) -> tuple[Obligation, ...]:
-    """``mask sales.customers.email hash; filter sales.customers consent_analytics; filter t -; limit 10; dp``"""
+    """``mask sales.customers.email hash; filter sales.customers consent_analytics; limit 10; dp``.
+
+    ``filter <table> -`` is a row filter without a consent column (nobody consented)."""
     out = []
     for part in filter(None, (p.strip() for p in text.split(";"))):
         kind, *args = part.split()
@@ -171,9 +174,11 @@ def pyformat(sql: str, params: dict[str, str]) -> str:
 
 def output_names(tree: exp.Expr) -> list[str]:
     """Column names the statement returns, looking through the row-limit wrapper."""
-    while isinstance(tree, exp.Select) and tree.is_star and isinstance(tree.args["from_"].this, exp.Subquery) \
-            and tree.args["from_"].this.alias == "_privgate_limited":
-        tree = tree.args["from_"].this.this
+    while isinstance(tree, exp.Select) and tree.is_star:
+        source = tree.args["from_"].this
+        if not (isinstance(source, exp.Subquery) and source.alias == "_privgate_limited"):
+            break
+        tree = source.this
     while isinstance(tree, exp.Subquery):
         tree = tree.this
     assert isinstance(tree, exp.Query)

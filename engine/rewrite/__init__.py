@@ -121,6 +121,6 @@ class Rewriter:
         except SqlglotError as exc:
             raise RewriteError(f"could not apply obligations: {exc}", code="rewrite_failed") from exc
         # bind only the pads the SQL uses: some drivers (DuckDB) reject unused named parameters
-        used = {m for _select, key in isolated_sources(expression) for m in ctx.plan.tables[key].masks.values()}
+        used = {m for _s, key in isolated_sources(expression) for m in ctx.plan.tables[key].masks.values()}
         params = {k: v for m, p in ctx.pads.items() if m in used for k, v in p.params().items()}
         return Rewritten(sql=_generate(expression, dialect), params=params)

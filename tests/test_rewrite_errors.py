@@ -79,9 +79,20 @@ def test_multiple_statements(rewriter: Rewriter) -> None:
     assert info.value.code == "rewrite_multiple_statements"
 
 
-def test_dynamic_table_name_naming_a_governed_table(rewriter: Rewriter) -> None:
-    sql = "SELECT * FROM IDENTIFIER('sales.customers')"
+@pytest.mark.parametrize("sql", [
+    "SELECT * FROM IDENTIFIER('sales.customers')",
+    "SELECT * FROM TABLE('sales.customers')",
+    "SELECT * FROM TABLE($$sales.customers$$)",
+    "SELECT o.* FROM sales.orders AS o JOIN IDENTIFIER('customers') AS c ON TRUE",
+])
+def test_dynamic_table_name_naming_a_governed_table(rewriter: Rewriter, sql: str) -> None:
     assert _code(rewriter, sql, HASH, "snowflake") == "rewrite_dynamic_table_reference"
+
+
+def test_dynamic_names_of_other_tables_and_plain_literals_pass(rewriter: Rewriter) -> None:
+    sql = "SELECT * FROM IDENTIFIER('products.products') WHERE name = 'customers'"
+    assert "IDENTIFIER('products.products')" in rewriter.apply(analysis(sql, "snowflake"),
+                                                               parse_obligations(HASH), "snowflake").sql
 
 
 def test_bigquery_wildcard_table(rewriter: Rewriter) -> None:

@@ -84,17 +84,18 @@ def _governed_key(table: exp.Table, ctx: RewriteContext, dialect: Dialect) -> st
     return hits[0]
 
 
-def _check_dynamic(table: exp.Table, ctx: RewriteContext) -> None:
-    """A table named by an expression (Snowflake ``IDENTIFIER('...')``) must not name a governed one."""
-    for lit in table.this.find_all(exp.Literal):
-        if not lit.is_string:
-            continue
-        text = lit.name.lower().replace('"', "").replace("`", "")
-        for key in ctx.plan.tables:
-            if key.rsplit(".", 1)[1] in text:
-                raise RewriteError(f"table reference {table.sql()} is computed from a string that names "
-                                   f"governed table {key}; use a plain table name",
-                                   code="rewrite_dynamic_table_reference")
+def _check_dynamic(source: exp.Expr, ctx: RewriteContext) -> None:
+    """A source named by a string (Snowflake ``IDENTIFIER('t')`` / ``TABLE('t')``) must not name a governed
+    table: we cannot wrap what we cannot see. Nested queries are skipped (their tables are visited)."""
+    for node in source.walk(prune=lambda n: isinstance(n, exp.Query) and n is not source):
+        is_text = isinstance(node, exp.RawString) or (isinstance(node, exp.Literal) and node.is_string)
+        if is_text:
+            text = node.name.lower().replace('"', "").replace("`", "")
+            for key in ctx.plan.tables:
+                if key.rsplit(".", 1)[1] in text:
+                    raise RewriteError(f"source {source.sql()} is computed from a string that names governed "
+                                       f"table {key}; use a plain table name",
+                                       code="rewrite_dynamic_table_reference")
 
 
 def governed_references(tree: exp.Expr, ctx: RewriteContext) -> Iterator[tuple[exp.Table, str]]:
@@ -102,6 +103,9 @@ def governed_references(tree: exp.Expr, ctx: RewriteContext) -> Iterator[tuple[e
     if not ctx.plan.tables:
         return
     dialect = Dialect.get_or_raise(ctx.dialect)
+    for clause in tree.find_all(exp.From, exp.Join):
+        if not isinstance(clause.this, exp.Table | exp.Subquery | exp.Values | exp.Unnest | exp.Lateral):
+            _check_dynamic(clause.this, ctx)  # e.g. TABLE('...'), table functions
     for table in list(tree.find_all(exp.Table)):
         if not isinstance(table.this, exp.Identifier):
             _check_dynamic(table, ctx)

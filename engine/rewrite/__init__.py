@@ -53,8 +53,10 @@ class Rewritten:
     """Display-safe SQL plus the bind values its placeholders need.
 
     Placeholders are in the dialect's named style as sqlglot renders them (postgres ``%(name)s``,
-    duckdb ``$name``, snowflake/trino ``:name``, bigquery ``@name``). ``params`` holds key material:
-    bind it, never log or store it (it is kept out of ``repr``).
+    duckdb ``$name``, snowflake/trino ``:name``, bigquery ``@name``); ``params`` has exactly the names
+    the SQL uses (DuckDB rejects extras). Executors adapt to their driver: psycopg reads every ``%`` as
+    placeholder syntax, so ``%`` elsewhere (``LIKE 'a%'``) must be doubled; Trino's client binds ``?``.
+    ``params`` holds key material (HMAC pads): bind it, never log or store it (kept out of ``repr``).
     """
 
     sql: str

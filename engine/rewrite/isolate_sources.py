@@ -31,7 +31,11 @@ def source_select(key: str, table: exp.Table, ctx: RewriteContext) -> exp.Select
 
 def isolated_sources(tree: exp.Expr) -> list[tuple[exp.Select, str]]:
     """Source SELECTs (built by ``source_select``) inside ``tree``, with their catalog keys."""
-    return [(s, s.meta[SOURCE_META]) for s in tree.find_all(exp.Select) if SOURCE_META in s.meta]
+    found = []
+    for node in tree.walk(prune=lambda n: SOURCE_META in n.meta):  # never descend into a source body
+        if isinstance(node, exp.Select) and SOURCE_META in node.meta:
+            found.append((node, node.meta[SOURCE_META]))
+    return found
 
 
 def _isolate(table: exp.Table, key: str, ctx: RewriteContext) -> None:
@@ -62,11 +66,11 @@ def _unqualify_columns(tree: exp.Expr, ctx: RewriteContext) -> None:
 
 def isolate_sources(expression: exp.Expr, ctx: RewriteContext) -> exp.Expr:
     refs = list(governed_references(expression, ctx))
+    if refs:
+        _unqualify_columns(expression, ctx)  # before the bodies exist: they hold only bare columns
     for table, key in refs:
         if table is expression:
             raise RewriteError("the statement is a bare table reference; nothing to rewrite safely",
                                code="rewrite_unsupported_statement")
         _isolate(table, key, ctx)
-    if refs:
-        _unqualify_columns(expression, ctx)
     return expression

@@ -103,13 +103,16 @@ def governed_references(tree: exp.Expr, ctx: RewriteContext) -> Iterator[tuple[e
     if not ctx.plan.tables:
         return
     dialect = Dialect.get_or_raise(ctx.dialect)
-    for clause in tree.find_all(exp.From, exp.Join):
-        if not isinstance(clause.this, exp.Table | exp.Subquery | exp.Values | exp.Unnest | exp.Lateral):
-            _check_dynamic(clause.this, ctx)  # e.g. TABLE('...'), table functions
-    for table in list(tree.find_all(exp.Table)):
-        if not isinstance(table.this, exp.Identifier):
-            _check_dynamic(table, ctx)
-            continue
-        key = _governed_key(table, ctx, dialect)
-        if key is not None:
-            yield table, key
+    found = []
+    for node in tree.walk():
+        if isinstance(node, exp.From | exp.Join):
+            if not isinstance(node.this, exp.Table | exp.Subquery | exp.Values | exp.Unnest | exp.Lateral):
+                _check_dynamic(node.this, ctx)  # e.g. TABLE('...'), table functions
+        elif isinstance(node, exp.Table):
+            if not isinstance(node.this, exp.Identifier):
+                _check_dynamic(node, ctx)
+                continue
+            key = _governed_key(node, ctx, dialect)
+            if key is not None:
+                found.append((node, key))
+    yield from found  # collected first: callers replace nodes while iterating

@@ -130,8 +130,8 @@ class Engine:
             timings["policy"] = (t3 - t2) * 1e3
             stage = "plan"
             rewritten = None
-            if result.allow and result.obligations:
-                rewritten = self._rewriter.apply(analysis, result.obligations, request.dialect)
+            if result.allow and result.obligations:  # bind values (key pads) stay out of the record
+                rewritten = self._rewriter.apply(analysis, result.obligations, request.dialect).sql
             timings["plan"] = (time.perf_counter() - t3) * 1e3
         except Exception as exc:  # fail closed: every failure is a deny with a stable code
             return self._failure(request, decision_id, now, stage, exc, timings, cached)

@@ -24,10 +24,10 @@ def build_evaluator(config: Config) -> PolicyEvaluator:
     if config.policy.backend == "opa":
         from privgate.connectors.policy.server import OpaServerEvaluator
 
-        return OpaServerEvaluator(config.policy.opa_url, bundle, timeout_s=config.policy.timeout_ms / 1000)
+        return OpaServerEvaluator(config.policy.opa_url, bundle, timeout=config.policy.timeout_ms / 1000)
     from privgate.connectors.policy.embedded import EmbeddedEvaluator
 
-    return EmbeddedEvaluator(bundle)
+    return EmbeddedEvaluator(bundle, timeout=config.policy.timeout_ms / 1000)
 
 
 def build_engine(config: Config | str | Path | None = None, *, env: Mapping[str, str] = os.environ,

@@ -54,7 +54,7 @@ class BudgetDoc(_Doc):
 class PolicyInput(_Doc):
     """The ``input`` document of one policy evaluation (version 1)."""
 
-    version: Literal[1] = INPUT_VERSION
+    version: Literal[1] = 1
     request: RequestDoc
     facts: Facts
     budget: BudgetDoc

@@ -20,6 +20,8 @@ non-zero, and nothing has been written to privgate's catalog yet (pull writes on
 
 from __future__ import annotations
 
+import re
+
 from privgate.engine.errors import PrivgateError
 
 
@@ -52,6 +54,7 @@ def translate(exc: Exception, server: str) -> DataHubError:
 
 
 def _status_of(exc: BaseException) -> int | None:
+    """The HTTP status behind an SDK error: from a response, an error payload, or the SDK's message text."""
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
@@ -63,6 +66,9 @@ def _status_of(exc: BaseException) -> int | None:
         for arg in getattr(cur, "args", ()):
             if isinstance(arg, dict) and isinstance(arg.get("status"), int):
                 return int(arg["status"])
+        match = re.search(r"status_code: (\d{3})", str(cur))
+        if match:
+            return int(match.group(1))
         cur = cur.__cause__ or cur.__context__
     return None
 

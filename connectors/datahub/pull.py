@@ -224,6 +224,9 @@ def _name(table: object) -> str:
 
 
 def _with_tags(column: Column, tags: list[PiiTag]) -> Column:
+    """Replace the column's DataHub-sourced tags; an unchanged set leaves the column (and its order) alone."""
+    if [t for t in column.pii if t.source == "datahub"] == tags:
+        return column
     kept = [t for t in column.pii if t.source != "datahub"]
     return column.model_copy(update={"pii": tuple(kept + tags)})
 

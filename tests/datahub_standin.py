@@ -175,8 +175,7 @@ def apply_patch(aspect_name: str, current: Any, ops: Any) -> Any:
             raise BadRequest(f"unsupported patch operation {op!r}")
         parts = _parse_path(op["path"])
         parent = doc
-        last = len(parts) - 1 if op["op"] != "remove" else len(parts) - 1
-        for key in parts[:last]:  # GMS's populateTopLevelKeys: create missing parents
+        for key in parts[:-1]:  # GMS's populateTopLevelKeys: create missing parents
             nxt = parent.get(key)
             if nxt is None:
                 nxt = parent[key] = {}
@@ -238,7 +237,7 @@ def _filter_matches(state: Standin, urn: str, criteria: list[dict[str, Any]]) ->
 class _Handler(BaseHTTPRequestHandler):
     state: Standin  # set on the subclass made per server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence stderr noise in tests
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _send(self, status: int, body: Any) -> None:

@@ -18,11 +18,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from datahub_helpers import catalog_files, edit_catalog, scan_tag  # noqa: E402
-from datahub_standin import apply_patch, example_records  # noqa: E402
+from datahub_helpers import catalog_files, edit_catalog, scan_tag
+from datahub_standin import apply_patch, example_records
 
-from privgate.connectors.catalog_yaml import load_catalog  # noqa: E402
-from privgate.connectors.datahub import DataHubError, DataHubFile, DatasetNaming, pull, push  # noqa: E402
+from privgate.connectors.catalog_yaml import load_catalog
+from privgate.connectors.datahub import DataHubError, DataHubFile, DatasetNaming, pull, push
 
 NAMING = DatasetNaming(database="shop")
 CUSTOMERS = "urn:li:dataset:(urn:li:dataPlatform:postgres,shop.sales.customers,PROD)"
@@ -110,7 +110,8 @@ def test_repeated_push_to_the_same_file_leaves_it_untouched(export, tmp_path):
 
     edit_catalog(cat, {("sales.orders", "customer_id"): [scan_tag("PERSON", 0.8)]})
     catalog_yaml = cat / "sales.yaml"
-    catalog_yaml.write_text(catalog_yaml.read_text().replace("- name: amount", "- name: amount\n    pii: [{entity: US_BANK_NUMBER}]"))
+    manual = "- name: amount\n    pii: [{entity: US_BANK_NUMBER}]"  # a person's tag in privgate's YAML: no scan time
+    catalog_yaml.write_text(catalog_yaml.read_text().replace("- name: amount", manual))
     orders = next(t for q, _, t in load_catalog(cat).iter_tables() if q == "sales.orders")
     assert orders.column("amount").pii == (PiiTag(entity="US_BANK_NUMBER"),)
     out = tmp_path / "proposals.json"

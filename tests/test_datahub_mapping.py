@@ -36,7 +36,7 @@ def test_examples_from_the_issue_and_datahub_classifier_terms():
     ({"entities": {"EMAIL_ADDRESS": {"term": "not-an-urn"}}}, "not a valid DataHub urn"),
     ({"entities": {"EMAIL_ADDRESS": {"tag": "urn:li:tag:x"}, "PERSON": {"tag": "urn:li:tag:x"}}}, "maps to both"),
     ({"entities": {"email": {"tag": "urn:li:tag:x"}}}, "upper-case"),
-    ({"attribution_source": "urn:li:corpuser:me"}, "dataHubAction"),
+    ({"attribution_source": "urn:li:corpuser:me"}, "is not a datahubaction urn"),
     ({"colour": "blue"}, "unknown key"),
 ])
 def test_invalid_mapping_fails_with_a_stable_code(override, needle):

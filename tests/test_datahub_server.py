@@ -15,11 +15,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from datahub_helpers import SCANNED_AT, catalog_files, edit_catalog, scan_tag  # noqa: E402
-from datahub_standin import Standin, running, seed  # noqa: E402
+from datahub_helpers import SCANNED_AT, catalog_files, edit_catalog, scan_tag
+from datahub_standin import Standin, running, seed
 
-from privgate.connectors.catalog_yaml import load_catalog  # noqa: E402
-from privgate.connectors.datahub import DataHubError, DataHubServer, DatasetNaming, pull, push  # noqa: E402
+from privgate.connectors.catalog_yaml import load_catalog
+from privgate.connectors.datahub import DataHubError, DataHubServer, DatasetNaming, pull, push
 
 TOKEN = "s3cret-token"
 ENV = {"DH_TOKEN": TOKEN}

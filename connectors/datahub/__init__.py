@@ -14,13 +14,13 @@ import os
 
 os.environ.setdefault("DATAHUB_TELEMETRY_ENABLED", "false")
 
-from .errors import DataHubError  # noqa: E402
-from .mapping import DataHubMapping, load_mapping  # noqa: E402
-from .naming import DatasetNaming  # noqa: E402
-from .pull import pull  # noqa: E402
-from .push import push  # noqa: E402
-from .reports import PulledTable, PullReport, PushChange, PushReport  # noqa: E402
-from .targets import DataHubFile, DataHubServer, DataHubSource  # noqa: E402
+from .errors import DataHubError
+from .mapping import DataHubMapping, load_mapping
+from .naming import DatasetNaming
+from .pull import pull
+from .push import push
+from .reports import PulledTable, PullReport, PushChange, PushReport
+from .targets import DataHubFile, DataHubServer, DataHubSource
 
 __all__ = [
     "DataHubError", "DataHubFile", "DataHubMapping", "DataHubServer", "DataHubSource", "DatasetNaming",

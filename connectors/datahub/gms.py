@@ -55,7 +55,8 @@ class DatasetAspects:
 class MetadataPort(Protocol):
     """What pull and push need from DataHub; the whole seam."""
 
-    label: str
+    @property
+    def label(self) -> str: ...
 
     def known_platform(self, platform: str) -> bool: ...
 
@@ -85,7 +86,11 @@ class GraphPort:
 
     def __init__(self, graph: DataHubGraph, server: str) -> None:
         self._graph = graph
-        self.label = server
+        self._server = server
+
+    @property
+    def label(self) -> str:
+        return self._server
 
     @classmethod
     def connect(cls, server: str, token: str | None, timeout_sec: float = 10.0, retries: int = 0) -> GraphPort:

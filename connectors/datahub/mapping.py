@@ -47,7 +47,7 @@ class DataHubMapping(BaseModel):
             except Exception as exc:  # the SDK raises InvalidUrnError / ValueError
                 raise ValueError(f"{where}: {urn!r} is not a valid DataHub urn ({exc})") from exc
             if not isinstance(parsed, kind):
-                raise ValueError(f"{where}: {urn!r} is not a {kind.ENTITY_TYPE} urn")
+                raise ValueError(f"{where}: {urn!r} is not a {kind.__name__.removesuffix('Urn').lower()} urn")
 
         check(self.tag_prefix + "x", TagUrn, "tag_prefix")
         check(self.attribution_source, DataHubActionUrn, "attribution_source")

@@ -146,7 +146,7 @@ def _read(port: MetadataPort, urn: str, schema: str, table: str, naming: Dataset
     for urn_list, level in ((aspects.tags.tags if aspects.tags else [], "tag"),
                             (aspects.terms.terms if aspects.terms else [], "term")):
         for a in urn_list:
-            u = getattr(a, "tag", None) or getattr(a, "urn", "")
+            u = str(getattr(a, "tag", None) or getattr(a, "urn", ""))
             if mapping.entity_for(u):
                 notes.append(f"dataset-level {level} {u} not applied: privgate classifies columns")
 

@@ -71,3 +71,9 @@ def test_evidence_summary_keeps_only_names_and_numbers():
                       "privgate.hit_ratio": "0.9", "privgate.sample_size": "50",
                       "privgate.scanned_at": "2026-11-20T09:30:00+00:00"}
     assert "bob" not in str(detail)
+
+
+def test_push_terms_switch_keeps_reading_terms():
+    mapping = load_mapping(overrides={"push_terms": False})
+    assert mapping.term_for("EMAIL_ADDRESS") is None
+    assert mapping.entity_for("urn:li:glossaryTerm:PII.Email") == "EMAIL_ADDRESS"

@@ -35,6 +35,7 @@ class DataHubMapping(BaseModel):
     tag_prefix: str = "urn:li:tag:pii-"
     attribution_source: str = "urn:li:dataHubAction:privgate"
     attribution_actor: str = "urn:li:corpuser:privgate"
+    push_terms: bool = True
     entities: dict[str, EntityUrns] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -77,8 +78,9 @@ class DataHubMapping(BaseModel):
         return self.tag_prefix + entity.lower().replace("_", "-")
 
     def term_for(self, entity: str) -> str | None:
+        """The glossary term push writes for ``entity`` (None: tags only)."""
         urns = self.entities.get(entity)
-        return urns.term if urns else None
+        return urns.term if urns and self.push_terms else None
 
     def entity_for(self, urn: str) -> str | None:
         """The entity type a DataHub tag or term urn stands for, or None when it is not PII-related."""

@@ -226,7 +226,9 @@ def _plan(qualified: str, aspects: DatasetAspects, wanted: list[_Wanted], mappin
     existing = field_associations(aspects)
     ours = {(a.field_path, a.kind, a.urn): a for a in existing
             if a.origin == "editable" and a.attribution_source == mapping.attribution_source}
-    others = {(a.field_path, a.kind, a.urn) for a in existing if (a.field_path, a.kind, a.urn) not in ours}
+    # anything with the same urn on the field that privgate did not write (a person, ingestion, another tool)
+    others = {(a.field_path, a.kind, a.urn) for a in existing
+              if not (a.origin == "editable" and a.attribution_source == mapping.attribution_source)}
     builder = DatasetPatchBuilder(aspects.urn)
     changes: list[PushChange] = []
     unchanged = kept = 0
@@ -253,8 +255,8 @@ def _plan(qualified: str, aspects: DatasetAspects, wanted: list[_Wanted], mappin
                                   op="update" if mine else "add", kind=w.kind, urn=w.urn, entity=w.entity,
                                   summary=w.context))
     for key, mine in sorted(ours.items()):
-        if key in wanted_keys:
-            continue
+        if key in wanted_keys or key in others:
+            continue  # still wanted, or a remove by urn would also take someone else's association
         path, kind, urn = key
         helper = builder.for_field(path, editable=True)
         if kind == "tag":

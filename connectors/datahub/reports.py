@@ -85,8 +85,15 @@ class PushReport(_Report):
         lines = [f"{'dry run: ' if self.dry_run else ''}push to {self.target}"]
         for c in self.changes:
             lines.append(f"{sign[c.op]} {c.table}.{c.field}  {c.kind} {c.urn}  ({c.summary or c.entity})")
+        if self.dry_run:
+            outcome = f"{self.proposals} proposal(s) would be sent"
+        elif self.written:
+            outcome = f"{self.proposals} proposal(s) sent"
+        elif self.proposals:
+            outcome = f"{self.target} already holds these {self.proposals} proposal(s); not rewritten"
+        else:
+            outcome = "nothing to send"
         lines.append(f"{len(self.changes)} change(s), {self.unchanged} already in DataHub, "
-                     f"{self.kept_existing} left as people/ingestion set them; {self.proposals} proposal(s) "
-                     + ("would be sent" if self.dry_run else "sent" if self.written else "sent (none needed)"))
+                     f"{self.kept_existing} left as people/ingestion set them; {outcome}")
         lines += [f"! {n}" for n in self.notes]
         return "\n".join(lines)

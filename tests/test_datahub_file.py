@@ -138,6 +138,10 @@ def test_invalid_files_are_rejected_before_anything_is_written(tmp_path):
     cat = tmp_path / "catalog"
     bad = tmp_path / "bad.json"
     bad.write_text('[{"entityType": "dataset", "entityUrn": "urn:li:dataset:x", "changeType": "UPSERT"}]')
+    env = {**os.environ, "DATAHUB_TELEMETRY_ENABLED": "false"}
+    checked = subprocess.run([str(DATAHUB_CLI), "check", "metadata-file", str(bad)], capture_output=True, text=True,
+                             env=env, timeout=60, check=False)
+    assert checked.returncode != 0, "DataHub's own validator rejects it too"
     for path, code in ((bad, "datahub_file_invalid"), (tmp_path / "missing.json", "datahub_file_invalid")):
         with pytest.raises(DataHubError) as err:
             pull(DataHubFile(path=path), cat)

@@ -77,3 +77,13 @@ def test_push_terms_switch_keeps_reading_terms():
     mapping = load_mapping(overrides={"push_terms": False})
     assert mapping.term_for("EMAIL_ADDRESS") is None
     assert mapping.entity_for("urn:li:glossaryTerm:PII.Email") == "EMAIL_ADDRESS"
+
+
+def test_public_names_are_pinned():
+    import privgate.connectors.datahub as dh
+
+    assert sorted(dh.__all__) == [
+        "DataHubError", "DataHubFile", "DataHubMapping", "DataHubServer", "DataHubSource", "DatasetNaming",
+        "PullReport", "PulledTable", "PushChange", "PushReport", "load_mapping", "pull", "push"]
+    for name in dh.__all__:
+        assert hasattr(dh, name)

@@ -245,3 +245,13 @@ def test_failed_pull_leaves_the_catalog_untouched(gms, tmp_path):
     # mapping domains from schemas instead resolves it
     pull(server(gms), cat, environ=ENV, naming=NAMING.model_copy(update={"domain_from": "schema"}))
     assert "billing.yaml" in catalog_files(cat)
+
+
+def test_a_column_datahub_does_not_have_is_reported_not_pushed(gms, tmp_path):
+    cat = pulled_and_scanned(gms, tmp_path)
+    yaml_file = cat / "customer_support.yaml"
+    yaml_file.write_text(yaml_file.read_text().replace(
+        "  - name: body\n", "  - name: subject\n    pii: [{entity: PERSON}]\n  - name: body\n"))
+    report = push(cat, server(gms), environ=ENV, naming=NAMING)
+    assert any("support.tickets.subject: not a field" in n for n in report.notes)
+    assert field_info(gms, TICKETS, "subject") is None

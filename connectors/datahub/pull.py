@@ -89,7 +89,8 @@ def pull(source: DataHubSource, catalog_dir: Path | str, platform: str | None = 
         raise DataHubError(f"{port.label}: no {platform} dataset matches --dataset-filter "
                            f"{' '.join(dataset_filter)}", code="datahub_dataset_not_found")
 
-    pulled = [_read(port, urn, schema, table, naming, mapping) for urn, schema, table in selected]
+    domain_names: dict[str, str | None] = {}
+    pulled = [_read(port, urn, schema, table, naming, mapping, domain_names) for urn, schema, table in selected]
     merged, tables = _merge(catalog, pulled, naming)
     written: list[str] = []
     if merged.revision != catalog.revision:
@@ -110,7 +111,7 @@ def _existing_catalog(folder: Path) -> Catalog:
 
 
 def _read(port: MetadataPort, urn: str, schema: str, table: str, naming: DatasetNaming,
-          mapping: DataHubMapping) -> _Pulled:
+          mapping: DataHubMapping, domain_names: dict[str, str | None]) -> _Pulled:
     aspects = port.aspects(urn)
     notes: list[str] = []
     columns: list[Column] = []
@@ -153,9 +154,10 @@ def _read(port: MetadataPort, urn: str, schema: str, table: str, naming: Dataset
     domain = None
     if naming.domain_from == "datahub_domain" and aspects.domains and aspects.domains.domains:
         domain_urn = aspects.domains.domains[0]
-        domain = domain_slug(port.domain_name(domain_urn) or domain_urn.rsplit(":", 1)[-1])
-    desc = ""
-    return _Pulled(urn, schema, table, desc, columns, tags, domain, _owner(aspects), notes)
+        if domain_urn not in domain_names:  # one lookup per domain, not per dataset
+            domain_names[domain_urn] = port.domain_name(domain_urn)
+        domain = domain_slug(domain_names[domain_urn] or domain_urn.rsplit(":", 1)[-1])
+    return _Pulled(urn, schema, table, "", columns, tags, domain, _owner(aspects), notes)
 
 
 def _editable_descriptions(aspects: DatasetAspects) -> dict[str, str]:

@@ -102,9 +102,10 @@ def push(catalog_dir: Path | str, target: DataHubSource, include_suggested: bool
 
     changes: list[PushChange] = []
     mcps: list[MetadataChangeProposalClass] = []
+    notes: list[str] = []
     unchanged = kept = 0
     for qualified, aspects in states.items():
-        wanted = _wanted(catalog, qualified, aspects, mapping, include_suggested, clock)
+        wanted = _wanted(catalog, qualified, aspects, mapping, include_suggested, clock, notes)
         table_changes, table_mcps, u, k = _plan(qualified, aspects, wanted, mapping)
         changes += table_changes
         mcps += table_mcps
@@ -113,7 +114,6 @@ def push(catalog_dir: Path | str, target: DataHubSource, include_suggested: bool
     for mcp in mcps:
         mcp.validate()
 
-    notes: list[str] = []
     written = False
     if isinstance(target, DataHubFile) and base is None:
         notes.append("no --base export given: every classification is proposed; GMS merges them key by key")
@@ -142,12 +142,16 @@ def _select(catalog: Catalog, patterns: Sequence[str]) -> list[str]:
 
 
 def _wanted(catalog: Catalog, qualified: str, aspects: DatasetAspects, mapping: DataHubMapping,
-            include_suggested: bool, clock: Callable[[], datetime]) -> list[_Wanted]:
+            include_suggested: bool, clock: Callable[[], datetime], notes: list[str]) -> list[_Wanted]:
     table = next(t for q, _, t in catalog.iter_tables() if q == qualified)
     paths = schema_field_paths(aspects)
     statuses = {"confirmed", "suggested"} if include_suggested else {"confirmed"}
     out: list[_Wanted] = []
     for column in table.columns:
+        if aspects.schema is not None and column.name.lower() not in paths:
+            if any(t.source != "datahub" and t.status in statuses for t in column.pii):
+                notes.append(f"{qualified}.{column.name}: not a field of {aspects.urn} in DataHub; not pushed")
+            continue
         best: dict[str, PiiTag] = {}
         for tag in column.pii:
             if tag.source == "datahub" or tag.status not in statuses:

@@ -61,6 +61,7 @@ class Standin:
 
     token: str | None = None
     forbidden_tokens: set[str] = field(default_factory=set)
+    write_limit: int | None = None  # after this many accepted proposals, answer 403 to writes
     aspects: dict[str, dict[str, Any]] = field(default_factory=dict)  # urn -> aspect name -> aspect object
     proposals: list[MetadataChangeProposalClass] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -319,6 +320,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"aspect": {fullname: pre_json_transform(aspect.to_obj())}, "version": 0})
 
     def _ingest(self, body: Any) -> None:
+        if self.state.write_limit is not None and len(self.state.proposals) >= self.state.write_limit:
+            self._send(403, {"status": 403, "message": "Forbidden: actor lacks EDIT_ENTITY_TAGS privileges"})
+            return
         if not isinstance(body, dict) or set(body) - {"proposal", "async"} or "proposal" not in body:
             raise BadRequest("ingestProposal body must be {proposal, async}")
         try:

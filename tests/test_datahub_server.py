@@ -255,3 +255,15 @@ def test_a_column_datahub_does_not_have_is_reported_not_pushed(gms, tmp_path):
     report = push(cat, server(gms), environ=ENV, naming=NAMING)
     assert any("support.tickets.subject: not a field" in n for n in report.notes)
     assert field_info(gms, TICKETS, "subject") is None
+
+
+def test_a_rejected_write_names_how_far_push_got(gms, tmp_path):
+    cat = pulled_and_scanned(gms, tmp_path)
+    gms.write_limit = 1  # GMS accepts one proposal, then refuses (e.g. a policy on the second dataset)
+    with pytest.raises(DataHubError) as err:
+        push(cat, server(gms), environ=ENV, naming=NAMING)
+    assert err.value.code == "datahub_auth_failed"
+    assert "1 of 2 proposal(s) were applied" in err.value.message
+    gms.write_limit = None
+    again = push(cat, server(gms), environ=ENV, naming=NAMING)
+    assert again.proposals == 1, "the re-run sends only what is missing"

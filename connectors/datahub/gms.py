@@ -142,8 +142,14 @@ class GraphPort:
         return props.name if props is not None else None
 
     def emit(self, mcps: Sequence[MetadataChangeProposalClass]) -> None:
-        for mcp in mcps:
-            self._call(f"writing {mcp.aspectName} of {mcp.entityUrn}", self._graph.emit_mcp, mcp)
+        """Send proposals in order; each is one atomic aspect patch in GMS, so on failure say how far it got."""
+        for done, mcp in enumerate(mcps):
+            try:
+                self._call(f"writing {mcp.aspectName} of {mcp.entityUrn}", self._graph.emit_mcp, mcp)
+            except DataHubError as exc:
+                raise DataHubError(f"{exc.message}; {done} of {len(mcps)} proposal(s) were applied before this "
+                                   "one (push is idempotent: re-run it once the cause is fixed)",
+                                   code=exc.code) from exc
 
 
 @dataclass

@@ -19,6 +19,7 @@ values never leave privgate.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -111,8 +112,9 @@ def push(catalog_dir: Path | str, target: DataHubSource, include_suggested: bool
         mcps += table_mcps
         unchanged += u
         kept += k
-    for mcp in mcps:
-        mcp.validate()
+    invalid = [f"{m.entityUrn} {m.aspectName}" for m in mcps if not m.validate()]
+    if invalid:  # never hand DataHub something its own schema rejects
+        raise DataHubError("built proposals that fail DataHub's schema: " + ", ".join(invalid))
 
     written = False
     if isinstance(target, DataHubFile) and base is None:
@@ -129,8 +131,6 @@ def push(catalog_dir: Path | str, target: DataHubSource, include_suggested: bool
 
 
 def _select(catalog: Catalog, patterns: Sequence[str]) -> list[str]:
-    import fnmatch
-
     names = [q for q, _, _ in catalog.iter_tables()]
     if not patterns:
         return names

@@ -59,6 +59,7 @@ class Config(_Cfg):
     budget: BudgetConfig = BudgetConfig()
     check: CheckConfig = CheckConfig()
     mask_key_env: str = "PRIVGATE_MASK_KEY"
+    datahub: dict[str, Any] = Field(default_factory=dict, description="DataHub dataset naming (docs/datahub.md)")
     source: str = Field(default="<defaults>", exclude=True)
 
     def roles_of(self, principal: str) -> tuple[str, ...]:

@@ -163,10 +163,14 @@ def test_limits_cap(wh: Warehouse) -> None:
     assert wh.query("SELECT order_id FROM {s}.orders", "limit 0") == []
 
 
-def test_with_ties_is_wrapped_and_capped(wh: Warehouse) -> None:
-    if wh.dialect != "postgres":
-        pytest.skip("FETCH ... WITH TIES is PostgreSQL syntax")
-    rows = wh.query("SELECT customer_id FROM {s}.orders ORDER BY customer_id FETCH FIRST 1 ROWS WITH TIES",
+@pytest.fixture(scope="module")
+def pg_wh() -> Iterator[Warehouse]:
+    """PostgreSQL only: FETCH ... WITH TIES is PostgreSQL syntax."""
+    yield from _postgres()
+
+
+def test_with_ties_is_wrapped_and_capped(pg_wh: Warehouse) -> None:
+    rows = pg_wh.query("SELECT customer_id FROM {s}.orders ORDER BY customer_id FETCH FIRST 1 ROWS WITH TIES",
                     "limit 4")
     assert len(rows) == 4  # six orders tie on the first customer; the cap still holds
 

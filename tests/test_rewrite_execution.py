@@ -163,14 +163,10 @@ def test_limits_cap(wh: Warehouse) -> None:
     assert wh.query("SELECT order_id FROM {s}.orders", "limit 0") == []
 
 
-@pytest.fixture(scope="module")
-def pg_wh() -> Iterator[Warehouse]:
-    """PostgreSQL only: FETCH ... WITH TIES is PostgreSQL syntax."""
-    yield from _postgres()
-
-
-def test_with_ties_is_wrapped_and_capped(pg_wh: Warehouse) -> None:
-    rows = pg_wh.query("SELECT customer_id FROM {s}.orders ORDER BY customer_id FETCH FIRST 1 ROWS WITH TIES",
+# PostgreSQL only: FETCH ... WITH TIES is PostgreSQL syntax.
+@pytest.mark.parametrize("wh", [pytest.param("postgres", marks=pytest.mark.service)], indirect=True)
+def test_with_ties_is_wrapped_and_capped(wh: Warehouse) -> None:
+    rows = wh.query("SELECT customer_id FROM {s}.orders ORDER BY customer_id FETCH FIRST 1 ROWS WITH TIES",
                     "limit 4")
     assert len(rows) == 4  # six orders tie on the first customer; the cap still holds
 

@@ -1,0 +1,584 @@
+"""Column lineage over sqlglot scopes: which catalog columns reach the result, and how each is used.
+
+Every scope (query, CTE, derived table, subquery, set-operation branch, UNNEST/LATERAL) exposes
+*outputs*: for each output column, the source-column *flows* that feed it. A flow is a catalog
+column plus the aggregate functions and the non-aggregate functions it passed through. Outputs are
+computed once per scope (memoized), so a column deep inside nested CTEs is traced back to its
+catalog table through ``*``, aliases, set operations and subqueries.
+
+Only flows that reach the outermost query's outputs become ``projected`` (no aggregate on the way)
+or ``aggregated`` (with the aggregate names). Everything else a column does is recorded wherever it
+happens, in any scope, because it shapes the result even when the column never leaves:
+
+    WHERE / HAVING / QUALIFY, CASE WHEN conditions, comparisons in the select list  -> filtered
+    GROUP BY, DISTINCT, DISTINCT ON                                                  -> grouped
+    JOIN ... ON, and WHERE equalities between two sources (comma joins)              -> joined
+    ORDER BY (also inside aggregates, e.g. string_agg(x ORDER BY y))                 -> ordered
+    window PARTITION BY / ORDER BY                                                   -> windowed
+
+``SELECT count(*) FROM (SELECT email FROM customers) t`` therefore reports nothing about email:
+its value never reaches the result and it shapes nothing. The walk needs a qualified tree (run
+``qualify_tables`` and ``qualify_columns`` first): it reads each column's source from its table
+qualifier, and an unqualified column that is not an output alias is reported as unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import cast
+
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, walk_in_scope
+
+from ..facts import AggregateFact, JoinFact, Usage, Unsupported
+from .names import OPERATORS, function_name
+from .schema import DialectCatalog
+
+_EMPTY: frozenset[str] = frozenset()
+_VALUE = "value"
+_PREDICATES = (exp.Predicate, exp.Connector, exp.Not, exp.Xor)
+_WINDOW_WRAPPERS = (exp.Filter, exp.IgnoreNulls, exp.RespectNulls)
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A catalog column's value on its way to an output, with what was applied to it."""
+
+    table: str
+    column: str
+    aggs: frozenset[str] = _EMPTY
+    transforms: frozenset[str] = _EMPTY
+
+    def through(self, aggs: frozenset[str], transforms: frozenset[str]) -> Flow:
+        if not aggs and not transforms:
+            return self
+        return Flow(self.table, self.column, self.aggs | aggs, self.transforms | transforms)
+
+
+@dataclass
+class ColumnUse:
+    usages: set[Usage] = field(default_factory=set)
+    aggregates: set[str] = field(default_factory=set)
+    transforms: set[str] = field(default_factory=set)
+
+
+Outputs = list[tuple[str, list[Flow]]]
+
+
+class Tracer:
+    """Walks one qualified statement's scopes and accumulates column facts."""
+
+    def __init__(self, view: DialectCatalog, allowed_functions: frozenset[str]) -> None:
+        self.view = view
+        self.allowed = allowed_functions
+        self.columns: dict[tuple[str, str], ColumnUse] = {}
+        self.unknown_columns: set[str] = set()
+        self.aggregates: list[AggregateFact] = []
+        self.joins: list[JoinFact] = []
+        self.unsupported: list[Unsupported] = []
+        self.group_by: set[str] = set()
+        self.has_group_by = False
+        self.is_aggregate_query = False
+        self._outputs: dict[int, Outputs] = {}
+        self._busy: set[int] = set()
+        self._scope_of: dict[int, Scope] = {}
+        self._base_tables: dict[int, tuple[str, ...]] = {}
+        self._lambda_vars: list[set[str]] = []
+        self._sink: list[Flow] | None = None
+
+    # ---- entry point -------------------------------------------------------------------------
+
+    def trace(self, scopes: list[Scope], roots: Iterable[Scope]) -> None:
+        """Trace every scope; the outputs of ``roots`` are what the statement returns."""
+        for scope in scopes:
+            self._scope_of[id(scope.expression)] = scope
+            if isinstance(scope.expression, exp.Subquery):
+                self._scope_of.setdefault(id(scope.expression.this), scope)
+        for scope in scopes:
+            self.outputs(scope)
+            self._clauses(scope)
+        for root in roots:
+            for _, flows in self.outputs(root):
+                for f in flows:
+                    if f.aggs:
+                        self._use(f, "aggregated")
+                    else:
+                        self._use(f, "projected")
+            level = _aggregate_level(root)
+            if level:
+                self.is_aggregate_query = all(_is_aggregate(s) for s in level)
+                for s in level:
+                    self._group_keys(s)
+
+    # ---- outputs of a scope ------------------------------------------------------------------
+
+    def outputs(self, scope: Scope) -> Outputs:
+        key = id(scope)
+        done = self._outputs.get(key)
+        if done is not None:
+            return done
+        if key in self._busy:  # a recursive CTE referencing itself: its own rows add no new columns
+            return []
+        self._busy.add(key)
+        try:
+            result = self._compute_outputs(scope)
+        finally:
+            self._busy.discard(key)
+        self._outputs[key] = result
+        return result
+
+    def _compute_outputs(self, scope: Scope) -> Outputs:
+        node = scope.expression
+        if isinstance(node, exp.Select):
+            outs: Outputs = []
+            distinct = node.args.get("distinct")
+            for proj in node.selects:
+                if proj.is_star:
+                    if not self._reads_unknown_table(scope):
+                        self._unsupported("star", f"could not expand {proj.sql()}")
+                    outs.append(("*", []))
+                    continue
+                flows = self._expr(proj.unalias(), scope, _VALUE)
+                if distinct is not None and not distinct.args.get("on"):
+                    for f in flows:
+                        self._use(f, "grouped")
+                outs.append((proj.alias_or_name, flows))
+            return outs
+        if isinstance(node, exp.SetOperation):
+            branches = scope.set_operation_scopes
+            if len(branches) != 2:
+                self._unsupported("set_operation", "could not scope both sides of a set operation")
+                return []
+            left, right = self.outputs(branches[0]), self.outputs(branches[1])
+            if len(left) != len(right):
+                self._unsupported("set_operation", "set operation sides have different column counts")
+            merged: Outputs = []
+            for i, (name, flows) in enumerate(left):
+                extra = right[i][1] if i < len(right) else []
+                merged.append((name, flows + extra))
+            return merged
+        if isinstance(node, exp.Subquery):
+            inner = scope.table_scopes or scope.subquery_scopes
+            return self.outputs(inner[0]) if inner else []
+        if isinstance(node, exp.Unnest):
+            flows = [f for e in node.expressions for f in self._expr(e, scope, _VALUE, tf=frozenset({"unnest"}))]
+            alias = node.args.get("alias")
+            names = [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) and alias.columns else []
+            if not names:
+                names = [node.alias or "unnest"]
+            return [(n, list(flows)) for n in names]
+        if isinstance(node, exp.Lateral):
+            if scope.subquery_scopes:
+                return self.outputs(scope.subquery_scopes[0])
+            flows = self._expr(node.this, scope, _VALUE)
+            alias = node.args.get("alias")
+            names = [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) and alias.columns else []
+            return [(n, list(flows)) for n in names or [node.alias or "lateral"]]
+        return []
+
+    def _reads_unknown_table(self, scope: Scope) -> bool:
+        return any(isinstance(src, exp.Table) and self.view.lookup(src) is None
+                   for _, src in scope.selected_sources.values())
+
+    def _named(self, scope: Scope) -> dict[str, list[Flow]]:
+        named: dict[str, list[Flow]] = {}
+        for name, flows in self.outputs(scope):
+            named.setdefault(name, []).extend(flows)
+        return named
+
+    # ---- expressions ---------------------------------------------------------------------------
+
+    def _expr(self, node: exp.Expression, scope: Scope, mode: str,
+              aggs: frozenset[str] = _EMPTY, tf: frozenset[str] = _EMPTY) -> list[Flow]:
+        """Flows of ``node`` in value mode; in any other mode, record that usage and return []."""
+        if isinstance(node, exp.Column):
+            if isinstance(node.this, exp.Star):
+                return self._star(node, scope, mode, aggs, tf)
+            return self._route([f.through(aggs, tf) for f in self._resolve(node, scope)], mode)
+        if isinstance(node, exp.Query) or (isinstance(node, exp.Subquery) and isinstance(node.this, exp.Query)):
+            return self._subquery(node, scope, mode, aggs, tf)
+        if isinstance(node, exp.Window):
+            for part in node.args.get("partition_by") or []:
+                self._expr(part, scope, "windowed")
+            order = node.args.get("order")
+            if order is not None:
+                for ordered in order.expressions:
+                    self._expr(ordered, scope, "windowed")
+            return self._expr(node.this, scope, mode, aggs, tf)
+        if isinstance(node, exp.AggFunc):
+            return self._aggregate(node, scope, mode, aggs, tf)
+        if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.AggFunc):
+            # percentile_cont(0.5) WITHIN GROUP (ORDER BY x): x is the aggregated value
+            order = node.expression
+            keys = [o.this for o in order.expressions] if isinstance(order, exp.Order) else []
+            return self._aggregate(node.this, scope, mode, aggs, tf, extra=keys)
+        if isinstance(node, exp.Filter):  # agg(...) FILTER (WHERE ...)
+            self._expr(node.expression, scope, "filtered")
+            return self._expr(node.this, scope, mode, aggs, tf)
+        if isinstance(node, exp.Order):  # ORDER BY inside an aggregate's arguments
+            for ordered in node.expressions:
+                self._expr(ordered, scope, "ordered")
+            return self._expr(node.this, scope, mode, aggs, tf) if node.this is not None else []
+        if isinstance(node, exp.If):  # CASE branch or IF(cond, a, b): the condition is a predicate
+            self._expr(node.this, scope, "filtered")
+            out: list[Flow] = []
+            for key in ("true", "false"):
+                branch = node.args.get(key)
+                if branch is not None:
+                    out.extend(self._expr(branch, scope, mode, aggs, tf))
+            return out
+        if isinstance(node, exp.Case):
+            if node.this is not None:  # CASE x WHEN 'a' ...: x is compared
+                self._expr(node.this, scope, "filtered")
+            out = []
+            for branch in node.args.get("ifs") or []:
+                out.extend(self._expr(branch, scope, mode, aggs, tf))
+            default = node.args.get("default")
+            if default is not None:
+                out.extend(self._expr(default, scope, mode, aggs, tf))
+            return out
+        if mode == _VALUE and isinstance(node, _PREDICATES):
+            for child in node.iter_expressions():
+                self._expr(child, scope, "filtered")
+            return []
+        if isinstance(node, exp.Lambda):
+            self._lambda_vars.append({e.name for e in node.expressions})
+            try:
+                return self._expr(node.this, scope, mode, aggs, tf)
+            finally:
+                self._lambda_vars.pop()
+        if isinstance(node, exp.Func) and not isinstance(node, OPERATORS):
+            tf = tf | {function_name(node)}
+        out = []
+        for child in node.iter_expressions():
+            out.extend(self._expr(child, scope, mode, aggs, tf))
+        return out
+
+    def _aggregate(self, node: exp.AggFunc, scope: Scope, mode: str, aggs: frozenset[str],
+                   tf: frozenset[str], extra: list[exp.Expression] | None = None) -> list[Flow]:
+        name = function_name(node)
+        inner: list[Flow] = []
+        star = False
+        distinct = False
+        for child in [*node.iter_expressions(), *(extra or [])]:
+            if isinstance(child, exp.Star):
+                star = True
+                continue
+            if isinstance(child, exp.Distinct):
+                distinct = True
+                for e in child.expressions:
+                    inner.extend(self._expr(e, scope, _VALUE))
+                continue
+            inner.extend(self._expr(child, scope, _VALUE))
+        if not _windowed(node.parent if isinstance(node.parent, exp.WithinGroup) else node):
+            cols = tuple(sorted({f"{f.table}.{f.column}" for f in inner}))
+            self.aggregates.append(AggregateFact(function=name, distinct=distinct, columns=cols,
+                                                 star=star or (not inner and name == "count")))
+        return self._route([f.through(aggs | {name}, tf) for f in inner], mode)
+
+    def _subquery(self, node: exp.Expression, scope: Scope, mode: str,
+                  aggs: frozenset[str], tf: frozenset[str]) -> list[Flow]:
+        query = node.this if isinstance(node, exp.Subquery) else node
+        sub = self._scope_of.get(id(query)) or self._scope_of.get(id(node))
+        if sub is None:
+            self._unsupported("subquery", f"could not scope subquery {_short(node)}")
+            return []
+        flows = [f.through(aggs, tf) for _, fl in self.outputs(sub) for f in fl]
+        return self._route(flows, mode)
+
+    def _star(self, node: exp.Column, scope: Scope, mode: str,
+              aggs: frozenset[str], tf: frozenset[str]) -> list[Flow]:
+        source = self._source(node.table, scope)
+        if isinstance(source, Scope):
+            return self._route([f.through(aggs, tf) for _, fl in self.outputs(source) for f in fl], mode)
+        if not (isinstance(source, exp.Table) and self.view.lookup(source) is None):
+            self._unsupported("star", f"could not expand {node.sql()}")
+        return []
+
+    def _route(self, flows: list[Flow], mode: str) -> list[Flow]:
+        if mode == _VALUE:
+            return flows
+        if mode == "joined" and self._sink is not None:
+            self._sink.extend(flows)
+        for f in flows:
+            self._use(f, cast(Usage, mode))
+        return []
+
+    # ---- column resolution ---------------------------------------------------------------------
+
+    def _source(self, table: str, scope: Scope | None) -> exp.Table | Scope | None:
+        while scope is not None:
+            src = scope.sources.get(table)
+            if src is not None:
+                return src
+            scope = scope.parent
+        return None
+
+    def _resolve(self, column: exp.Column, scope: Scope) -> list[Flow]:
+        name, table = column.name, column.table
+        if not table:
+            if any(name in names for names in self._lambda_vars):
+                return []
+            if isinstance(scope.expression, exp.Query) and id(scope) not in self._busy:
+                named = self._named(scope)  # an output alias used in ORDER BY / HAVING / QUALIFY
+                if name in named:
+                    return named[name]
+            self.unknown_columns.add(name)
+            return []
+        source = self._source(table, scope)
+        if source is None:
+            self.unknown_columns.add(f"{table}.{name}")
+            return []
+        if isinstance(source, Scope):
+            named = self._named(source)
+            if name in named:
+                return named[name]
+            if not (isinstance(source.expression, exp.Select) and any(p.is_star for p in source.expression.selects)):
+                self.unknown_columns.add(f"{table}.{name}")
+            return []
+        if isinstance(source.this, exp.Func):  # table function in FROM: its arguments are its data
+            return [f.through(_EMPTY, frozenset({function_name(source.this)}))
+                    for arg in source.this.iter_expressions() for f in self._expr(arg, scope, _VALUE)]
+        found = self.view.lookup(source)
+        if found is None:
+            return []  # an unknown table is reported once, as a table fact
+        col = found.columns.get(name)
+        if col is None:
+            self.unknown_columns.add(f"{found.qname}.{name}")
+            return []
+        return [Flow(found.qname, col)]
+
+    # ---- clauses -------------------------------------------------------------------------------
+
+    def _clauses(self, scope: Scope) -> None:
+        node = scope.expression
+        if isinstance(node, exp.SetOperation):
+            order = node.args.get("order")
+            if order is not None:
+                self._order(order, scope)
+            return
+        if not isinstance(node, exp.Select):
+            return
+        self._joins(node, scope)
+        where = node.args.get("where")
+        if where is not None:
+            for conjunct in _conjuncts(where.this):
+                self._expr(conjunct, scope, "joined" if _is_join_predicate(conjunct) else "filtered")
+        group = node.args.get("group")
+        if group is not None:
+            for key in _group_expressions(group):
+                self._expr(key, scope, "grouped")
+        for clause in ("having", "qualify"):
+            part = node.args.get(clause)
+            if part is not None:
+                self._expr(part.this, scope, "filtered")
+        distinct = node.args.get("distinct")
+        if distinct is not None and distinct.args.get("on") is not None:
+            for e in distinct.args["on"].expressions:
+                self._expr(e, scope, "grouped")
+        order = node.args.get("order")
+        if order is not None:
+            self._order(order, scope)
+
+    def _order(self, order: exp.Order, scope: Scope) -> None:
+        for ordered in order.expressions:
+            key = ordered.this
+            if isinstance(key, exp.Literal) and key.is_int:  # ORDER BY 2 on a set operation
+                outs = self.outputs(scope)
+                idx = int(key.name) - 1
+                if 0 <= idx < len(outs):
+                    self._route(list(outs[idx][1]), "ordered")
+                continue
+            self._expr(key, scope, "ordered")
+
+    def _joins(self, node: exp.Select, scope: Scope) -> None:
+        joins = node.args.get("joins") or []
+        if not joins:
+            return
+        from_ = node.args.get("from_")
+        left: list[str] = list(self._tables_of(from_.this, scope)) if from_ is not None else []
+        for join in joins:
+            right = self._tables_of(join.this, scope)
+            on_cols: set[str] = set()
+            on = join.args.get("on")
+            if on is not None:
+                for conjunct in _conjuncts(on):
+                    if _is_join_predicate(conjunct):
+                        self._sink = []
+                        try:
+                            self._expr(conjunct, scope, "joined")
+                            on_cols.update(f"{f.table}.{f.column}" for f in self._sink)
+                        finally:
+                            self._sink = None
+                    else:
+                        self._expr(conjunct, scope, "filtered")
+            for col in join.args.get("using") or []:  # only left when qualification was skipped
+                on_cols.add(col.name)
+            self.joins.append(JoinFact(kind=_join_kind(join), left_tables=tuple(sorted(set(left))),
+                                       right_tables=tuple(sorted(set(right))), on_columns=tuple(sorted(on_cols))))
+            left.extend(right)
+
+    def _tables_of(self, node: exp.Expression, scope: Scope) -> tuple[str, ...]:
+        """Catalog tables a FROM/JOIN item reads (through derived tables and CTEs)."""
+        name = node.alias_or_name
+        source = scope.sources.get(name)
+        if isinstance(source, exp.Table):
+            found = self.view.lookup(source)
+            return (found.qname,) if found else (_raw_name(source),)
+        if isinstance(source, Scope):
+            return self._scope_tables(source)
+        return ()
+
+    def _scope_tables(self, scope: Scope) -> tuple[str, ...]:
+        key = id(scope)
+        done = self._base_tables.get(key)
+        if done is not None:
+            return done
+        self._base_tables[key] = ()  # cycle guard for recursive CTEs
+        found: set[str] = set()
+        children = list(scope.set_operation_scopes) + list(scope.subquery_scopes)
+        for _, source in scope.selected_sources.values():
+            if isinstance(source, exp.Table):
+                hit = self.view.lookup(source)
+                found.add(hit.qname if hit else _raw_name(source))
+            else:
+                children.append(source)
+        children += scope.udtf_scopes
+        for child in children:
+            found.update(self._scope_tables(child))
+        result = tuple(sorted(found))
+        self._base_tables[key] = result
+        return result
+
+    def _group_keys(self, scope: Scope) -> None:
+        node = scope.expression
+        if not isinstance(node, exp.Select):
+            return
+        group = node.args.get("group")
+        if group is None:
+            return
+        self.has_group_by = True
+        for key in _group_expressions(group):
+            for f in self._expr(key, scope, _VALUE):
+                self.group_by.add(f"{f.table}.{f.column}")
+
+    # ---- accumulation --------------------------------------------------------------------------
+
+    def _use(self, flow: Flow, usage: Usage) -> None:
+        use = self.columns.get((flow.table, flow.column))
+        if use is None:
+            use = self.columns[(flow.table, flow.column)] = ColumnUse()
+        use.usages.add(usage)
+        if usage in ("projected", "aggregated"):
+            use.aggregates.update(flow.aggs)
+            use.transforms.update(flow.transforms)
+
+    def _unsupported(self, construct: str, detail: str) -> None:
+        fact = Unsupported(construct=construct, detail=detail)
+        if fact not in self.unsupported:
+            self.unsupported.append(fact)
+
+
+def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    node = node.unnest() if isinstance(node, exp.Paren) else node
+    if isinstance(node, exp.And):
+        return _conjuncts(node.this) + _conjuncts(node.expression)
+    return [node]
+
+
+def _is_join_predicate(node: exp.Expression) -> bool:
+    """``a.x = b.y`` (or another comparison) between columns of two different sources."""
+    if not isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE | exp.NullSafeEQ):
+        return False
+    left = {c.table for c in walk_in_scope(node.this) if isinstance(c, exp.Column)}
+    right = {c.table for c in walk_in_scope(node.expression) if isinstance(c, exp.Column)}
+    return bool(left) and bool(right) and left.isdisjoint(right)
+
+
+def _group_expressions(group: exp.Group) -> list[exp.Expression]:
+    keys = list(group.expressions)
+    for arg in ("grouping_sets", "cube", "rollup"):
+        for item in group.args.get(arg) or []:
+            keys.extend(item.expressions if item.expressions else [item])
+    return [k for k in keys if not (isinstance(k, exp.Literal) and k.is_int)]
+
+
+def _join_kind(join: exp.Join) -> str:
+    kind = (join.args.get("kind") or "").lower()
+    side = (join.args.get("side") or "").lower()
+    if isinstance(join.this, exp.Lateral):
+        return "lateral"
+    if kind in ("semi", "anti"):
+        return kind
+    if side:
+        return side
+    if kind == "cross" or (join.args.get("on") is None and not join.args.get("using")):
+        return "cross"
+    return "inner"
+
+
+def _windowed(node: exp.Expression) -> bool:
+    parent = node.parent
+    while isinstance(parent, _WINDOW_WRAPPERS):
+        parent = parent.parent
+    return isinstance(parent, exp.Window)
+
+
+def _raw_name(table: exp.Table) -> str:
+    return ".".join(p.name for p in table.parts).lower()
+
+
+def _short(node: exp.Expression) -> str:
+    text = node.sql()
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _aggregate_level(root: Scope) -> list[Scope]:
+    """The scopes whose rows the result is: the root, or what a pass-through wrapper selects from.
+
+    BI tools wrap queries (``SELECT * FROM (<query>) AS virtual_table LIMIT 1000``); a wrapper
+    with one derived source, no joins and no aggregation of its own returns its source's rows.
+    """
+    scope = root
+    while True:
+        node = scope.expression
+        if isinstance(node, exp.SetOperation):
+            return [s for branch in scope.set_operation_scopes for s in _aggregate_level(branch)]
+        if isinstance(node, exp.Subquery):
+            inner = scope.table_scopes or scope.subquery_scopes
+            if not inner:
+                return []
+            scope = inner[0]
+            continue
+        if not isinstance(node, exp.Select):
+            return []
+        if node.args.get("group") is not None or _has_aggregate(node) or node.args.get("joins"):
+            return [scope]
+        sources = list(scope.selected_sources.values())
+        if len(sources) == 1 and isinstance(sources[0][1], Scope):
+            scope = sources[0][1]
+            continue
+        return [scope]
+
+
+def _has_aggregate(select: exp.Select) -> bool:
+    return any(isinstance(n, exp.AggFunc) and not _windowed(n)
+               for proj in select.selects for n in walk_in_scope(proj))
+
+
+def _is_aggregate(scope: Scope) -> bool:
+    """Every output is an aggregate, a group key, or built only from those and constants."""
+    node = scope.expression
+    if not isinstance(node, exp.Select):
+        return False
+    group = node.args.get("group")
+    keys = set(_group_expressions(group)) if group is not None else set()
+    if not keys and not _has_aggregate(node):
+        return False
+    for proj in node.selects:
+        for col in walk_in_scope(proj.unalias(), prune=lambda n: n in keys or (
+                isinstance(n, exp.AggFunc) and not _windowed(n))):
+            if isinstance(col, exp.Column) and col not in keys:
+                return False
+    return True

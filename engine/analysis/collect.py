@@ -43,7 +43,8 @@ def collect(statement: exp.Expression, allowed_functions: frozenset[str], out: C
         for item in statement.expressions:
             _setting(item.sql().lower(), out)
     for node in statement.walk():
-        if isinstance(node, exp.Func) and not isinstance(node, OPERATORS):
+        if isinstance(node, exp.Func) and not isinstance(node, OPERATORS) and not (
+                isinstance(node, exp.If) and isinstance(node.parent, exp.Case)):
             name = function_name(node)
             out.functions.add(name)
             if isinstance(node.parent, exp.Window) and node.parent.this is node:

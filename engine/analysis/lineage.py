@@ -196,6 +196,8 @@ class Tracer:
             if isinstance(node.this, exp.Star):
                 return self._star(node, scope, mode, aggs, tf)
             return self._route([f.through(aggs, tf) for f in self._resolve(node, scope)], mode)
+        if isinstance(node, exp.TableColumn):  # PostgreSQL whole-row reference: SELECT c FROM t AS c
+            return self._whole_row(node.name, node, scope, mode, aggs, tf)
         if isinstance(node, exp.Query) or (isinstance(node, exp.Subquery) and isinstance(node.this, exp.Query)):
             return self._subquery(node, scope, mode, aggs, tf)
         if isinstance(node, exp.Window):
@@ -289,7 +291,15 @@ class Tracer:
 
     def _star(self, node: exp.Column, scope: Scope, mode: str,
               aggs: frozenset[str], tf: frozenset[str]) -> list[Flow]:
-        source = self._source(node.table, scope)
+        return self._whole_row(node.table, node, scope, mode, aggs, tf)
+
+    def _whole_row(self, table: str, node: exp.Expression, scope: Scope, mode: str,
+                   aggs: frozenset[str], tf: frozenset[str]) -> list[Flow]:
+        """Every column of a source at once: ``t.*`` left unexpanded, or a whole-row reference."""
+        source = self._source(table, scope)
+        if isinstance(source, exp.Table) and (found := self.view.lookup(source)) is not None:
+            flows = [Flow(found.qname, col).through(aggs, tf) for col in found.columns.values()]
+            return self._route(flows, mode)
         if isinstance(source, Scope):
             return self._route([f.through(aggs, tf) for _, fl in self.outputs(source) for f in fl], mode)
         if not (isinstance(source, exp.Table) and self.view.lookup(source) is None):
@@ -562,9 +572,16 @@ def _aggregate_level(root: Scope) -> list[Scope]:
         return [scope]
 
 
+def _is_aggregation(node: exp.Expression) -> bool:
+    """A grouping aggregate (not a window), including its WITHIN GROUP / FILTER wrapper."""
+    if isinstance(node, exp.WithinGroup | exp.Filter) and isinstance(node.this, exp.AggFunc):
+        return not _windowed(node)
+    return isinstance(node, exp.AggFunc) and not _windowed(
+        node.parent if isinstance(node.parent, exp.WithinGroup | exp.Filter) else node)
+
+
 def _has_aggregate(select: exp.Select) -> bool:
-    return any(isinstance(n, exp.AggFunc) and not _windowed(n)
-               for proj in select.selects for n in walk_in_scope(proj))
+    return any(_is_aggregation(n) for proj in select.selects for n in walk_in_scope(proj))
 
 
 def _is_aggregate(scope: Scope) -> bool:
@@ -577,8 +594,7 @@ def _is_aggregate(scope: Scope) -> bool:
     if not keys and not _has_aggregate(node):
         return False
     for proj in node.selects:
-        for col in walk_in_scope(proj.unalias(), prune=lambda n: n in keys or (
-                isinstance(n, exp.AggFunc) and not _windowed(n))):
-            if isinstance(col, exp.Column) and col not in keys:
+        for col in walk_in_scope(proj.unalias(), prune=lambda n: n in keys or _is_aggregation(n)):
+            if isinstance(col, exp.Column | exp.TableColumn) and col not in keys:
                 return False
     return True

@@ -5,8 +5,8 @@ catalog search path (below), ``qualify_tables``, ``qualify_columns`` (expanding 
 positional/alias references) and ``quote_identifiers`` with ``identify=False`` — identifiers are
 quoted only where the dialect needs it, so the tree generates back to ordinary-looking SQL.
 
-Unknown columns are not an error here (``validate_qualify_columns`` is off): they stay unqualified
-and the lineage walk reports them as facts. Output columns keep the names a client would see:
+Unknown columns are not an error here (``validate_qualify_columns`` is off and partial
+qualification is allowed): they stay as written and the lineage walk reports them as facts. Output columns keep the names a client would see:
 sqlglot aliases every projection, and for projections the person left unnamed (``count(*)``) the
 generated ``_col_N`` alias is removed again after qualification (an ORDER BY that referred to it is
 turned back into its position), so BI tools get the column names they asked for.
@@ -48,7 +48,7 @@ def qualify(statement: exp.Expression, view: DialectCatalog, dialect: Dialect) -
     resolve_tables(statement, view, ctes)
     statement = qualify_tables(statement, dialect=dialect)
     statement = qualify_columns(statement, view.schema, expand_alias_refs=True, expand_stars=True,
-                                dialect=dialect)
+                                allow_partial_qualification=True, dialect=dialect)
     statement = quote_identifiers(statement, dialect=dialect, identify=False)
     _unname(statement)
     return statement
@@ -86,6 +86,9 @@ def _unname(statement: exp.Expression) -> None:
             if isinstance(proj, exp.Alias) and proj.this.meta.get(_UNNAMED):
                 positions[proj.alias] = i + 1
                 proj.replace(proj.this)
+            elif isinstance(proj, exp.Subquery) and proj.meta.get(_UNNAMED) and proj.alias:
+                positions[proj.alias] = i + 1
+                proj.set("alias", None)
         if not positions:
             continue
         order = select.args.get("order")

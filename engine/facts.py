@@ -8,6 +8,7 @@ rather than being dropped: the default policy denies requests that carry such fa
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -60,11 +61,16 @@ class JoinFact(_Fact):
     on_columns: tuple[str, ...] = ()
 
 
-class Unsupported(_Fact):
-    """A construct the analyzer does not understand well enough to vouch for."""
+with warnings.catch_warnings():
+    # pydantic warns that the field name shadows the deprecated ``BaseModel.construct``; the name is
+    # part of the policy input contract, and the warning would otherwise print on every import.
+    warnings.filterwarnings("ignore", message='Field name "construct"', category=UserWarning)
 
-    construct: str
-    detail: str
+    class Unsupported(_Fact):
+        """A construct the analyzer does not understand well enough to vouch for."""
+
+        construct: str
+        detail: str
 
 
 class Facts(_Fact):

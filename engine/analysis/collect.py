@@ -43,6 +43,8 @@ def collect(statement: exp.Expression, allowed_functions: frozenset[str], out: C
         for item in statement.expressions:
             _setting(item.sql().lower(), out)
     for node in statement.walk():
+        if isinstance(node, exp.Exists) and isinstance(node.this, exp.Query):
+            out.subquery_count += 1
         if isinstance(node, exp.Func) and not isinstance(node, OPERATORS) and not (
                 isinstance(node, exp.If) and isinstance(node.parent, exp.Case)):
             name = function_name(node)
@@ -61,8 +63,6 @@ def collect(statement: exp.Expression, allowed_functions: frozenset[str], out: C
         elif isinstance(node, exp.Subquery):
             if not _is_wrapper(node, statement):
                 out.subquery_count += 1
-        elif isinstance(node, exp.Exists) and isinstance(node.this, exp.Query):
-            out.subquery_count += 1
         elif isinstance(node, exp.Star):
             if not isinstance(node.parent, exp.Func):
                 out.has_star = True

@@ -507,11 +507,20 @@ def _is_join_predicate(node: exp.Expression) -> bool:
 
 
 def _group_expressions(group: exp.Group) -> list[exp.Expression]:
-    keys = list(group.expressions)
+    """GROUP BY keys, flattening ROLLUP / CUBE / GROUPING SETS; positional literals are skipped."""
+    pending = list(group.expressions)
     for arg in ("grouping_sets", "cube", "rollup"):
-        for item in group.args.get(arg) or []:
-            keys.extend(item.expressions if item.expressions else [item])
-    return [k for k in keys if not (isinstance(k, exp.Literal) and k.is_int)]
+        pending.extend(group.args.get(arg) or [])
+    keys: list[exp.Expression] = []
+    while pending:
+        key = pending.pop(0)
+        if isinstance(key, exp.Rollup | exp.Cube | exp.GroupingSets | exp.Tuple):
+            pending.extend(key.expressions)
+        elif isinstance(key, exp.Paren):
+            pending.append(key.this)
+        elif not (isinstance(key, exp.Literal) and key.is_int):
+            keys.append(key)
+    return keys
 
 
 def _join_kind(join: exp.Join) -> str:

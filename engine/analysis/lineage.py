@@ -39,6 +39,8 @@ _EMPTY: frozenset[str] = frozenset()
 _VALUE = "value"
 _PREDICATES = (exp.Predicate, exp.Connector, exp.Not, exp.Xor)
 _WINDOW_WRAPPERS = (exp.Filter, exp.IgnoreNulls, exp.RespectNulls)
+#: Window functions sqlglot models as aggregates that return one row's value unchanged.
+_NAVIGATION = (exp.Lag, exp.Lead, exp.FirstValue, exp.LastValue, exp.NthValue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +51,15 @@ class Flow:
     column: str
     aggs: frozenset[str] = _EMPTY
     transforms: frozenset[str] = _EMPTY
+    dep: bool = False  # only decides the value (a CASE condition, a comparison): never projected
 
     def through(self, aggs: frozenset[str], transforms: frozenset[str]) -> Flow:
         if not aggs and not transforms:
             return self
-        return Flow(self.table, self.column, self.aggs | aggs, self.transforms | transforms)
+        return Flow(self.table, self.column, self.aggs | aggs, self.transforms | transforms, self.dep)
+
+    def as_dep(self) -> Flow:
+        return self if self.dep else Flow(self.table, self.column, self.aggs, self.transforms, True)
 
 
 @dataclass
@@ -101,6 +107,8 @@ class Tracer:
         for root in roots:
             for _, flows in self.outputs(root):
                 for f in flows:
+                    if f.dep:
+                        continue  # its predicate use was recorded where it happened
                     if f.aggs:
                         self._use(f, "aggregated")
                     else:
@@ -121,10 +129,12 @@ class Tracer:
         if key in self._busy:  # a recursive CTE referencing itself: its own rows add no new columns
             return []
         self._busy.add(key)
+        sink, self._sink = self._sink, None  # a lazily computed scope must not feed a caller's sink
         try:
             result = self._compute_outputs(scope)
         finally:
             self._busy.discard(key)
+            self._sink = sink
         self._outputs[key] = result
         return result
 
@@ -208,7 +218,7 @@ class Tracer:
                 for ordered in order.expressions:
                     self._expr(ordered, scope, "windowed")
             return self._expr(node.this, scope, mode, aggs, tf)
-        if isinstance(node, exp.AggFunc):
+        if isinstance(node, exp.AggFunc) and not isinstance(node, _NAVIGATION):
             return self._aggregate(node, scope, mode, aggs, tf)
         if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.AggFunc):
             # percentile_cont(0.5) WITHIN GROUP (ORDER BY x): x is the aggregated value
@@ -223,17 +233,16 @@ class Tracer:
                 self._expr(ordered, scope, "ordered")
             return self._expr(node.this, scope, mode, aggs, tf) if node.this is not None else []
         if isinstance(node, exp.If):  # CASE branch or IF(cond, a, b): the condition is a predicate
-            self._expr(node.this, scope, "filtered")
-            out: list[Flow] = []
+            out: list[Flow] = self._condition(node.this, scope, mode, aggs, tf)
             for key in ("true", "false"):
                 branch = node.args.get(key)
                 if branch is not None:
                     out.extend(self._expr(branch, scope, mode, aggs, tf))
             return out
         if isinstance(node, exp.Case):
-            if node.this is not None:  # CASE x WHEN 'a' ...: x is compared
-                self._expr(node.this, scope, "filtered")
             out = []
+            if node.this is not None:  # CASE x WHEN 'a' ...: x is compared
+                out.extend(self._condition(node.this, scope, mode, aggs, tf))
             for branch in node.args.get("ifs") or []:
                 out.extend(self._expr(branch, scope, mode, aggs, tf))
             default = node.args.get("default")
@@ -241,9 +250,7 @@ class Tracer:
                 out.extend(self._expr(default, scope, mode, aggs, tf))
             return out
         if mode == _VALUE and isinstance(node, _PREDICATES):
-            for child in node.iter_expressions():
-                self._expr(child, scope, "filtered")
-            return []
+            return self._condition(node, scope, mode, aggs, tf)
         if isinstance(node, exp.Lambda):
             self._lambda_vars.append({e.name for e in node.expressions})
             try:
@@ -256,6 +263,25 @@ class Tracer:
         for child in node.iter_expressions():
             out.extend(self._expr(child, scope, mode, aggs, tf))
         return out
+
+    def _condition(self, node: exp.Expression, scope: Scope, mode: str,
+                   aggs: frozenset[str], tf: frozenset[str]) -> list[Flow]:
+        """A predicate inside a value: filtered where it is, and a dependency of the value.
+
+        ``CASE WHEN amount > 100 THEN 'big' END AS size`` does not project amount, but grouping
+        or filtering on ``size`` further out groups or filters on amount.
+        """
+        if mode != _VALUE:  # e.g. a CASE inside GROUP BY: its condition columns are grouped too
+            return self._expr(node, scope, mode, aggs, tf)
+        outer, self._sink = self._sink, []
+        try:
+            self._expr(node, scope, "filtered")
+            captured = self._sink
+        finally:
+            self._sink = outer
+        if outer is not None:
+            outer.extend(captured)
+        return [f.through(aggs, tf).as_dep() for f in captured]
 
     def _aggregate(self, node: exp.AggFunc, scope: Scope, mode: str, aggs: frozenset[str],
                    tf: frozenset[str], extra: list[exp.Expression] | None = None) -> list[Flow]:
@@ -274,7 +300,7 @@ class Tracer:
                 continue
             inner.extend(self._expr(child, scope, _VALUE))
         if not _windowed(node.parent if isinstance(node.parent, exp.WithinGroup) else node):
-            cols = tuple(sorted({f"{f.table}.{f.column}" for f in inner}))
+            cols = tuple(sorted({f"{f.table}.{f.column}" for f in inner if not f.dep}))
             self.aggregates.append(AggregateFact(function=name, distinct=distinct, columns=cols,
                                                  star=star or (not inner and name == "count")))
         return self._route([f.through(aggs | {name}, tf) for f in inner], mode)
@@ -309,7 +335,7 @@ class Tracer:
     def _route(self, flows: list[Flow], mode: str) -> list[Flow]:
         if mode == _VALUE:
             return flows
-        if mode == "joined" and self._sink is not None:
+        if self._sink is not None:
             self._sink.extend(flows)
         for f in flows:
             self._use(f, cast(Usage, mode))
@@ -469,9 +495,13 @@ class Tracer:
         if group is None:
             return
         self.has_group_by = True
-        for key in _group_expressions(group):
-            for f in self._expr(key, scope, _VALUE):
-                self.group_by.add(f"{f.table}.{f.column}")
+        self._sink = []
+        try:
+            for key in _group_expressions(group):
+                self._expr(key, scope, "grouped")
+            self.group_by.update(f"{f.table}.{f.column}" for f in self._sink)
+        finally:
+            self._sink = None
 
     # ---- accumulation --------------------------------------------------------------------------
 

@@ -51,6 +51,8 @@ def collect(statement: exp.Expression, allowed_functions: frozenset[str], out: C
             out.functions.add(name)
             if isinstance(node.parent, exp.Window) and node.parent.this is node:
                 out.window_functions.add(name)
+            if isinstance(node, exp.Columns):
+                out.flag("dynamic_columns", "COLUMNS(...) picks columns by pattern at run time")
             if _is_table_function(node) and name not in allowed_functions:
                 out.flag("table_function", f"{name}(...) in FROM returns rows the analyzer cannot trace")
         elif isinstance(node, exp.SetOperation):

@@ -187,6 +187,13 @@ class Tracer:
             return [(n, list(flows)) for n in names or [node.alias or "lateral"]]
         return []
 
+    def _near_unknown_table(self, scope: Scope | None) -> bool:
+        while scope is not None:
+            if self._reads_unknown_table(scope):
+                return True
+            scope = scope.parent
+        return False
+
     def _reads_unknown_table(self, scope: Scope) -> bool:
         return any(isinstance(src, exp.Table) and self.view.lookup(src) is None
                    for _, src in scope.selected_sources.values())
@@ -360,7 +367,8 @@ class Tracer:
                 named = self._named(scope)  # an output alias used in ORDER BY / HAVING / QUALIFY
                 if name in named:
                     return named[name]
-            self.unknown_columns.add(name)
+            if not self._near_unknown_table(scope):  # else it may be that table's: reported once
+                self.unknown_columns.add(name)
             return []
         source = self._source(table, scope)
         if source is None:
@@ -401,10 +409,8 @@ class Tracer:
         if where is not None:
             for conjunct in _conjuncts(where.this):
                 self._expr(conjunct, scope, "joined" if _is_join_predicate(conjunct) else "filtered")
-        group = node.args.get("group")
-        if group is not None:
-            for key in _group_expressions(group):
-                self._expr(key, scope, "grouped")
+        for key in _group_keys_of(node):
+            self._expr(key, scope, "grouped")
         for clause in ("having", "qualify"):
             part = node.args.get(clause)
             if part is not None:
@@ -420,6 +426,10 @@ class Tracer:
     def _order(self, order: exp.Order, scope: Scope) -> None:
         for ordered in order.expressions:
             key = ordered.this
+            if isinstance(key, exp.Var) and key.name.upper() == "ALL":  # DuckDB ORDER BY ALL
+                for _, flows in self.outputs(scope):
+                    self._route(list(flows), "ordered")
+                continue
             if isinstance(key, exp.Literal) and key.is_int:  # ORDER BY 2 on a set operation
                 outs = self.outputs(scope)
                 idx = int(key.name) - 1
@@ -491,13 +501,12 @@ class Tracer:
         node = scope.expression
         if not isinstance(node, exp.Select):
             return
-        group = node.args.get("group")
-        if group is None:
+        if node.args.get("group") is None:
             return
         self.has_group_by = True
         self._sink = []
         try:
-            for key in _group_expressions(group):
+            for key in _group_keys_of(node):
                 self._expr(key, scope, "grouped")
             self.group_by.update(f"{f.table}.{f.column}" for f in self._sink)
         finally:
@@ -551,6 +560,17 @@ def _group_expressions(group: exp.Group) -> list[exp.Expression]:
         elif not (isinstance(key, exp.Literal) and key.is_int):
             keys.append(key)
     return keys
+
+
+def _group_keys_of(select: exp.Select) -> list[exp.Expression]:
+    """GROUP BY keys; DuckDB's ``GROUP BY ALL`` groups by every projection without an aggregate."""
+    group = select.args.get("group")
+    if group is None:
+        return []
+    if group.args.get("all"):
+        return [p.unalias() for p in select.selects
+                if not any(_is_aggregation(n) for n in walk_in_scope(p))]
+    return _group_expressions(group)
 
 
 def _join_kind(join: exp.Join) -> str:
@@ -628,8 +648,7 @@ def _is_aggregate(scope: Scope) -> bool:
     node = scope.expression
     if not isinstance(node, exp.Select):
         return False
-    group = node.args.get("group")
-    keys = set(_group_expressions(group)) if group is not None else set()
+    keys = set(_group_keys_of(node))
     if not keys and not _has_aggregate(node):
         return False
     for proj in node.selects:

@@ -69,7 +69,7 @@ with warnings.catch_warnings():
     class Unsupported(_Fact):
         """A construct the analyzer does not understand well enough to vouch for."""
 
-        construct: str
+        construct: str  # type: ignore[assignment]  # shadows the deprecated BaseModel.construct
         detail: str
 
 

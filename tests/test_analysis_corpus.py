@@ -25,11 +25,9 @@ from typing import Any
 
 import pytest
 import yaml
-
+from analysis_support import demo_analyzer
 from privgate.engine.errors import AnalysisError
 from privgate.engine.facts import Facts
-
-from analysis_support import demo_analyzer
 
 CORPUS = Path(__file__).parent / "corpus" / "analysis"
 USAGES = ("projected", "aggregated", "filtered", "grouped", "joined", "ordered", "windowed")

@@ -14,8 +14,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.optimizer.scope import Scope, build_scope, traverse_scope
 
-from ..facts import (AggregateFact, ColumnFact, Facts, JoinFact, StatementKind, TableFact, Unsupported,
-                     Usage)
+from ..facts import AggregateFact, ColumnFact, Facts, JoinFact, StatementKind, TableFact, Unsupported, Usage
 from .collect import Collected, collect
 from .kinds import riskiest, statement_kind
 from .lineage import ColumnUse, Tracer
@@ -70,7 +69,7 @@ def analyze_statement(statement: exp.Expression, sql: str, index: int, view: Dia
     return facts
 
 
-def _query_root(statement: exp.Expression) -> exp.Expression | None:
+def _query_root(statement: exp.Expression) -> exp.Expr | None:
     if isinstance(statement, _QUERY_STATEMENTS):
         return statement
     if isinstance(statement, exp.Create) and isinstance(statement.expression, exp.Query):
@@ -80,7 +79,7 @@ def _query_root(statement: exp.Expression) -> exp.Expression | None:
     return None
 
 
-def _trace(tracer: Tracer, tree: exp.Expression) -> None:
+def _trace(tracer: Tracer, tree: exp.Expr) -> None:
     if isinstance(tree, exp.Query | exp.Subquery | exp.Values):
         root = build_scope(tree)
         if root is None:
@@ -105,7 +104,8 @@ def _tables(tree: exp.Expression, view: DialectCatalog, out: StatementFacts) -> 
             continue
         found = view.lookup(table)
         if found is not None:
-            out.tables.setdefault(found.qname, TableFact(name=found.qname, known=True, domain=found.domain.name))
+            out.tables.setdefault(found.qname,
+                                  TableFact(name=found.qname, known=True, domain=found.domain.name))
         else:
             name = ".".join(p.name for p in table.parts).lower()
             out.tables.setdefault(name, TableFact(name=name, known=False))

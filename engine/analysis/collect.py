@@ -34,7 +34,7 @@ class Collected:
             self.unsupported.append(fact)
 
 
-def collect(statement: exp.Expression, allowed_functions: frozenset[str], out: Collected) -> None:
+def collect(statement: exp.Expr, allowed_functions: frozenset[str], out: Collected) -> None:
     """Add what ``statement`` shows on its face to ``out``."""
     if isinstance(statement, exp.Command):
         _command(statement, out)
@@ -61,7 +61,8 @@ def collect(statement: exp.Expression, allowed_functions: frozenset[str], out: C
             if node.alias and node.alias not in out.ctes:
                 out.ctes.append(node.alias)
         elif isinstance(node, exp.With) and node.args.get("recursive"):
-            out.flag("recursive_cte", "WITH RECURSIVE: the recursive member's lineage is traced once, not to a fixpoint")
+            out.flag("recursive_cte",
+                     "WITH RECURSIVE: the recursive member's lineage is traced once, not to a fixpoint")
         elif isinstance(node, exp.Subquery):
             if not _is_wrapper(node, statement):
                 out.subquery_count += 1
@@ -86,7 +87,7 @@ def collect(statement: exp.Expression, allowed_functions: frozenset[str], out: C
 def _command(statement: exp.Command, out: Collected) -> None:
     """Statements sqlglot keeps as raw text: the analyzer cannot see inside them."""
     head = str(statement.this).upper()
-    body = statement.expression.sql() if isinstance(statement.expression, exp.Expression) else str(
+    body = statement.expression.sql() if isinstance(statement.expression, exp.Expr) else str(
         statement.expression or "")
     if head in ("SET", "RESET"):
         _setting(body.lower(), out, raw=True)
@@ -101,7 +102,8 @@ def _setting(text: str, out: Collected, raw: bool = False) -> None:
     text = text.strip()
     if any(text.startswith(s) or f" {s}" in f" {text}" for s in _SENSITIVE_SETTINGS) or (
             raw and text.startswith("session")):
-        out.flag("session_setting", f"SET {text[:60]} changes name resolution or identity for later statements")
+        out.flag("session_setting",
+                 f"SET {text[:60]} changes name resolution or identity for later statements")
 
 
 def _is_table_function(node: exp.Func) -> bool:
@@ -119,6 +121,6 @@ def _set_operation_name(node: exp.SetOperation) -> str:
     return "except"
 
 
-def _is_wrapper(node: exp.Subquery, statement: exp.Expression) -> bool:
+def _is_wrapper(node: exp.Subquery, statement: exp.Expr) -> bool:
     """Parentheses around a whole statement or a set-operation branch are not subqueries."""
     return node is statement or isinstance(node.parent, exp.SetOperation | exp.Insert | exp.Create | exp.Copy)

@@ -31,7 +31,7 @@ from typing import cast
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, walk_in_scope
 
-from ..facts import AggregateFact, JoinFact, Usage, Unsupported
+from ..facts import AggregateFact, JoinFact, Unsupported, Usage
 from .names import OPERATORS, function_name
 from .schema import DialectCatalog
 
@@ -172,19 +172,14 @@ class Tracer:
             inner = scope.table_scopes or scope.subquery_scopes
             return self.outputs(inner[0]) if inner else []
         if isinstance(node, exp.Unnest):
-            flows = [f for e in node.expressions for f in self._expr(e, scope, _VALUE, tf=frozenset({"unnest"}))]
-            alias = node.args.get("alias")
-            names = [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) and alias.columns else []
-            if not names:
-                names = [node.alias or "unnest"]
-            return [(n, list(flows)) for n in names]
+            unnest = frozenset({"unnest"})
+            flows = [f for e in node.expressions for f in self._expr(e, scope, _VALUE, tf=unnest)]
+            return [(n, list(flows)) for n in _alias_columns(node) or [node.alias or "unnest"]]
         if isinstance(node, exp.Lateral):
             if scope.subquery_scopes:
                 return self.outputs(scope.subquery_scopes[0])
             flows = self._expr(node.this, scope, _VALUE)
-            alias = node.args.get("alias")
-            names = [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) and alias.columns else []
-            return [(n, list(flows)) for n in names or [node.alias or "lateral"]]
+            return [(n, list(flows)) for n in _alias_columns(node) or [node.alias or "lateral"]]
         return []
 
     def _near_unknown_table(self, scope: Scope | None) -> bool:
@@ -206,7 +201,7 @@ class Tracer:
 
     # ---- expressions ---------------------------------------------------------------------------
 
-    def _expr(self, node: exp.Expression, scope: Scope, mode: str,
+    def _expr(self, node: exp.Expr, scope: Scope, mode: str,
               aggs: frozenset[str] = _EMPTY, tf: frozenset[str] = _EMPTY) -> list[Flow]:
         """Flows of ``node`` in value mode; in any other mode, record that usage and return []."""
         if isinstance(node, exp.Column):
@@ -215,7 +210,8 @@ class Tracer:
             return self._route([f.through(aggs, tf) for f in self._resolve(node, scope)], mode)
         if isinstance(node, exp.TableColumn):  # PostgreSQL whole-row reference: SELECT c FROM t AS c
             return self._whole_row(node.name, node, scope, mode, aggs, tf)
-        if isinstance(node, exp.Query) or (isinstance(node, exp.Subquery) and isinstance(node.this, exp.Query)):
+        if isinstance(node, exp.Query) or (
+                isinstance(node, exp.Subquery) and isinstance(node.this, exp.Query)):
             return self._subquery(node, scope, mode, aggs, tf)
         if isinstance(node, exp.Window):
             for part in node.args.get("partition_by") or []:
@@ -271,7 +267,7 @@ class Tracer:
             out.extend(self._expr(child, scope, mode, aggs, tf))
         return out
 
-    def _condition(self, node: exp.Expression, scope: Scope, mode: str,
+    def _condition(self, node: exp.Expr, scope: Scope, mode: str,
                    aggs: frozenset[str], tf: frozenset[str]) -> list[Flow]:
         """A predicate inside a value: filtered where it is, and a dependency of the value.
 
@@ -291,7 +287,7 @@ class Tracer:
         return [f.through(aggs, tf).as_dep() for f in captured]
 
     def _aggregate(self, node: exp.AggFunc, scope: Scope, mode: str, aggs: frozenset[str],
-                   tf: frozenset[str], extra: list[exp.Expression] | None = None) -> list[Flow]:
+                   tf: frozenset[str], extra: list[exp.Expr] | None = None) -> list[Flow]:
         name = function_name(node)
         inner: list[Flow] = []
         star = False
@@ -312,7 +308,7 @@ class Tracer:
                                                  star=star or (not inner and name == "count")))
         return self._route([f.through(aggs | {name}, tf) for f in inner], mode)
 
-    def _subquery(self, node: exp.Expression, scope: Scope, mode: str,
+    def _subquery(self, node: exp.Expr, scope: Scope, mode: str,
                   aggs: frozenset[str], tf: frozenset[str]) -> list[Flow]:
         query = node.this if isinstance(node, exp.Subquery) else node
         sub = self._scope_of.get(id(query)) or self._scope_of.get(id(node))
@@ -326,7 +322,7 @@ class Tracer:
               aggs: frozenset[str], tf: frozenset[str]) -> list[Flow]:
         return self._whole_row(node.table, node, scope, mode, aggs, tf)
 
-    def _whole_row(self, table: str, node: exp.Expression, scope: Scope, mode: str,
+    def _whole_row(self, table: str, node: exp.Expr, scope: Scope, mode: str,
                    aggs: frozenset[str], tf: frozenset[str]) -> list[Flow]:
         """Every column of a source at once: ``t.*`` left unexpanded, or a whole-row reference."""
         source = self._source(table, scope)
@@ -378,7 +374,8 @@ class Tracer:
             named = self._named(source)
             if name in named:
                 return named[name]
-            if not (isinstance(source.expression, exp.Select) and any(p.is_star for p in source.expression.selects)):
+            inner = source.expression
+            if not (isinstance(inner, exp.Select) and any(p.is_star for p in inner.selects)):
                 self.unknown_columns.add(f"{table}.{name}")
             return []
         if isinstance(source.this, exp.Func):  # table function in FROM: its arguments are its data
@@ -462,10 +459,11 @@ class Tracer:
             for col in join.args.get("using") or []:  # only left when qualification was skipped
                 on_cols.add(col.name)
             self.joins.append(JoinFact(kind=_join_kind(join), left_tables=tuple(sorted(set(left))),
-                                       right_tables=tuple(sorted(set(right))), on_columns=tuple(sorted(on_cols))))
+                                       right_tables=tuple(sorted(set(right))),
+                                       on_columns=tuple(sorted(on_cols))))
             left.extend(right)
 
-    def _tables_of(self, node: exp.Expression, scope: Scope) -> tuple[str, ...]:
+    def _tables_of(self, node: exp.Expr, scope: Scope) -> tuple[str, ...]:
         """Catalog tables a FROM/JOIN item reads (through derived tables and CTEs)."""
         name = node.alias_or_name
         source = scope.sources.get(name)
@@ -529,14 +527,14 @@ class Tracer:
             self.unsupported.append(fact)
 
 
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
     node = node.unnest() if isinstance(node, exp.Paren) else node
     if isinstance(node, exp.And):
         return _conjuncts(node.this) + _conjuncts(node.expression)
     return [node]
 
 
-def _is_join_predicate(node: exp.Expression) -> bool:
+def _is_join_predicate(node: exp.Expr) -> bool:
     """``a.x = b.y`` (or another comparison) between columns of two different sources."""
     if not isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE | exp.NullSafeEQ):
         return False
@@ -545,12 +543,12 @@ def _is_join_predicate(node: exp.Expression) -> bool:
     return bool(left) and bool(right) and left.isdisjoint(right)
 
 
-def _group_expressions(group: exp.Group) -> list[exp.Expression]:
+def _group_expressions(group: exp.Group) -> list[exp.Expr]:
     """GROUP BY keys, flattening ROLLUP / CUBE / GROUPING SETS; positional literals are skipped."""
     pending = list(group.expressions)
     for arg in ("grouping_sets", "cube", "rollup"):
         pending.extend(group.args.get(arg) or [])
-    keys: list[exp.Expression] = []
+    keys: list[exp.Expr] = []
     while pending:
         key = pending.pop(0)
         if isinstance(key, exp.Rollup | exp.Cube | exp.GroupingSets | exp.Tuple):
@@ -562,7 +560,7 @@ def _group_expressions(group: exp.Group) -> list[exp.Expression]:
     return keys
 
 
-def _group_keys_of(select: exp.Select) -> list[exp.Expression]:
+def _group_keys_of(select: exp.Select) -> list[exp.Expr]:
     """GROUP BY keys; DuckDB's ``GROUP BY ALL`` groups by every projection without an aggregate."""
     group = select.args.get("group")
     if group is None:
@@ -571,6 +569,11 @@ def _group_keys_of(select: exp.Select) -> list[exp.Expression]:
         return [p.unalias() for p in select.selects
                 if not any(_is_aggregation(n) for n in walk_in_scope(p))]
     return _group_expressions(group)
+
+
+def _alias_columns(node: exp.Expr) -> list[str]:
+    alias = node.args.get("alias")
+    return [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) else []
 
 
 def _join_kind(join: exp.Join) -> str:
@@ -587,7 +590,7 @@ def _join_kind(join: exp.Join) -> str:
     return "inner"
 
 
-def _windowed(node: exp.Expression) -> bool:
+def _windowed(node: exp.Expr) -> bool:
     parent = node.parent
     while isinstance(parent, _WINDOW_WRAPPERS):
         parent = parent.parent
@@ -598,7 +601,7 @@ def _raw_name(table: exp.Table) -> str:
     return ".".join(p.name for p in table.parts).lower()
 
 
-def _short(node: exp.Expression) -> str:
+def _short(node: exp.Expr) -> str:
     text = node.sql()
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -631,7 +634,7 @@ def _aggregate_level(root: Scope) -> list[Scope]:
         return [scope]
 
 
-def _is_aggregation(node: exp.Expression) -> bool:
+def _is_aggregation(node: exp.Expr) -> bool:
     """A grouping aggregate (not a window), including its WITHIN GROUP / FILTER wrapper."""
     if isinstance(node, exp.WithinGroup | exp.Filter) and isinstance(node.this, exp.AggFunc):
         return not _windowed(node)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-_OVERRIDES: dict[type[exp.Expression], str] = {
+_OVERRIDES: dict[type[exp.Expr], str] = {
     exp.StrPosition: "strpos",
     exp.LogicalAnd: "bool_and",
     exp.LogicalOr: "bool_or",
@@ -31,7 +31,7 @@ _OVERRIDES: dict[type[exp.Expression], str] = {
 }
 
 #: Nodes that are ``exp.Func`` in sqlglot but are operators, not function calls, in SQL.
-OPERATORS: tuple[type[exp.Expression], ...] = (exp.Connector,)
+OPERATORS: tuple[type[exp.Expr], ...] = (exp.Connector,)
 
 
 def function_name(node: exp.Func) -> str:

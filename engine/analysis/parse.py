@@ -26,7 +26,7 @@ def parse_statements(sql: str, dialect: Dialect) -> list[exp.Expression]:
         raise ParseError(f"the SQL could not be tokenized: {exc}", code="analysis_parse_error") from exc
     except RecursionError as exc:
         raise ParseError("the SQL is nested too deeply to analyze", code="analysis_parse_error") from exc
-    return [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
+    return [s for s in parsed if isinstance(s, exp.Expression) and not isinstance(s, exp.Semicolon)]
 
 
 def _describe(exc: SqlglotParseError) -> str:

@@ -6,13 +6,16 @@ positional/alias references) and ``quote_identifiers`` with ``identify=False`` â
 quoted only where the dialect needs it, so the tree generates back to ordinary-looking SQL.
 
 Unknown columns are not an error here (``validate_qualify_columns`` is off and partial
-qualification is allowed): they stay as written and the lineage walk reports them as facts. Output columns keep the names a client would see:
+qualification is allowed): they stay as written and the lineage walk reports them as facts.
+Output columns keep the names a client would see:
 sqlglot aliases every projection, and for projections the person left unnamed (``count(*)``) the
 generated ``_col_N`` alias is removed again after qualification (an ORDER BY that referred to it is
 turned back into its position), so BI tools get the column names they asked for.
 """
 
 from __future__ import annotations
+
+from typing import TypeVar
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -22,10 +25,12 @@ from sqlglot.optimizer.qualify_tables import qualify_tables
 
 from .schema import DialectCatalog
 
+E = TypeVar("E", bound=exp.Expr)
+
 _UNNAMED = "privgate_unnamed"
 
 
-def resolve_tables(statement: exp.Expression, view: DialectCatalog, ctes: set[str]) -> None:
+def resolve_tables(statement: exp.Expr, view: DialectCatalog, ctes: set[str]) -> None:
     """Give unqualified catalog table names their schema (the catalog is the search path).
 
     Must run after ``normalize_identifiers``: names are compared in the dialect's folded form.
@@ -40,7 +45,7 @@ def resolve_tables(statement: exp.Expression, view: DialectCatalog, ctes: set[st
             table.set("db", exp.to_identifier(schema))
 
 
-def qualify(statement: exp.Expression, view: DialectCatalog, dialect: Dialect) -> exp.Expression:
+def qualify(statement: E, view: DialectCatalog, dialect: Dialect) -> E:
     """Qualify ``statement`` in place (it must be a fresh parse); returns the qualified root."""
     _mark_unnamed(statement)
     statement = normalize_identifiers(statement, dialect=dialect, store_original_column_identifiers=True)
@@ -54,14 +59,14 @@ def qualify(statement: exp.Expression, view: DialectCatalog, dialect: Dialect) -
     return statement
 
 
-def normalize_only(statement: exp.Expression, view: DialectCatalog, dialect: Dialect) -> exp.Expression:
+def normalize_only(statement: E, view: DialectCatalog, dialect: Dialect) -> E:
     """Folding and the search path without column qualification (statements without a query)."""
     statement = normalize_identifiers(statement, dialect=dialect)
     resolve_tables(statement, view, {cte.alias for cte in statement.find_all(exp.CTE)})
     return statement
 
 
-def _outer_selects(statement: exp.Expression) -> list[exp.Select]:
+def _outer_selects(statement: exp.Expr) -> list[exp.Select]:
     node = statement
     while isinstance(node, exp.Subquery):
         node = node.this
@@ -72,14 +77,14 @@ def _outer_selects(statement: exp.Expression) -> list[exp.Select]:
     return []
 
 
-def _mark_unnamed(statement: exp.Expression) -> None:
+def _mark_unnamed(statement: exp.Expr) -> None:
     for select in _outer_selects(statement):
         for proj in select.expressions:
             if not isinstance(proj, exp.Alias | exp.Column | exp.Star | exp.Dot):
                 proj.meta[_UNNAMED] = True
 
 
-def _unname(statement: exp.Expression) -> None:
+def _unname(statement: exp.Expr) -> None:
     for select in _outer_selects(statement):
         positions: dict[str, int] = {}
         for i, proj in enumerate(select.expressions):

@@ -40,15 +40,16 @@ class DialectCatalog:
         self.dialect = dialect
         self.tables: dict[tuple[str, str], CatalogTable] = {}
         self.by_name: dict[str, list[str]] = {}  # folded table name -> folded schemas holding it
-        mapping: dict[str, dict[str, dict[str, str]]] = {}
+        mapping: dict[str, object] = {}
         for qname, domain, table in catalog.iter_tables():
             db, name = qname.split(".", 1)
             fdb, fname = self.fold(db), self.fold(name)
             cols = {self.fold(c.name.lower()): c.name.lower() for c in table.columns}
             self.tables[(fdb, fname)] = CatalogTable(qname, domain, table, cols)
             self.by_name.setdefault(fname, []).append(fdb)
-            mapping.setdefault(db, {})[name] = {c.name.lower(): _type_or_unknown(c.type, dialect)
-                                                for c in table.columns}
+            tables = mapping.setdefault(db, {})
+            assert isinstance(tables, dict)
+            tables[name] = {c.name.lower(): _type_or_unknown(c.type, dialect) for c in table.columns}
         self.schema = MappingSchema(mapping, dialect=dialect, normalize=True)
 
     def fold(self, name: str) -> str:

@@ -240,3 +240,20 @@ def test_projected_columns_survive_any_wrapping(case: tuple[str, set[str]]) -> N
     assert used(f, "projected") == expected
     assert used(f, "filtered") == {"sales.customers.country"}
     assert f.unknown_columns == () and f.unsupported == ()
+
+
+def test_recursive_cte_is_traced_through_its_base_case_and_still_flagged() -> None:
+    f = facts("""
+        WITH RECURSIVE r AS (
+          SELECT customer_id, email FROM sales.customers
+          UNION ALL SELECT r.customer_id + 1, r.email FROM r WHERE r.customer_id < 3)
+        SELECT email FROM r""")
+    assert used(f, "projected") == {"sales.customers.email"}
+    assert f.unknown_columns == ()
+    assert [u.construct for u in f.unsupported] == ["recursive_cte"]
+
+
+def test_order_by_position_on_a_parenthesized_query() -> None:
+    f = facts("(SELECT customer_id, ssn FROM sales.customers) ORDER BY 2 LIMIT 1")
+    assert used(f, "ordered") == {"sales.customers.ssn"}
+    assert f.limit == 1

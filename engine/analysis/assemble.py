@@ -15,7 +15,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.optimizer.scope import Scope, build_scope, traverse_scope
 
 from ..facts import AggregateFact, ColumnFact, Facts, JoinFact, StatementKind, TableFact, Unsupported, Usage
-from .collect import Collected, collect
+from .collect import Collected, collect, nodes_of
 from .kinds import riskiest, statement_kind
 from .lineage import ColumnUse, Tracer
 from .parse import parse_statements
@@ -44,19 +44,22 @@ def analyze_statement(statement: exp.Expression, sql: str, index: int, view: Dia
     collect(statement, allowed, collected)
     tracer = Tracer(view, allowed)
     tree = statement
+    tables, ctes = collected.table_nodes, collected.cte_nodes
     query = _query_root(statement)
     if query is None:
-        tree = normalize_only(statement, view, dialect)
+        tree = normalize_only(statement, view, dialect, tables, ctes)
     else:
         try:
             if query is statement:
-                tree = qualify(statement, view, dialect)
+                tree = qualify(statement, view, dialect, tables, ctes)
             else:
-                tree = normalize_only(statement, view, dialect)
-                qualify(query, view, dialect)
+                tree = normalize_only(statement, view, dialect, tables, ctes)
+                qualify(query, view, dialect, tables, ctes)
         except Exception as exc:  # sqlglot raises OptimizeError and plain errors alike; fail closed
             collected.flag("qualify", f"could not qualify the statement against the catalog: {exc}")
-            tree = normalize_only(parse_statements(sql, dialect)[index], view, dialect)
+            fresh = parse_statements(sql, dialect)[index]  # the failed attempt may have half-edited it
+            tables, ctes = nodes_of(fresh)
+            tree = normalize_only(fresh, view, dialect, tables, ctes)
             query = None
         if query is not None:
             try:
@@ -65,7 +68,7 @@ def analyze_statement(statement: exp.Expression, sql: str, index: int, view: Dia
                 collected.flag("lineage", f"could not trace column lineage: {type(exc).__name__}: {exc}")
     facts = StatementFacts(tree=tree, kind=kind, collected=collected, tracer=tracer,
                            limit=_limit(tree) if kind == "select" else None)
-    _tables(tree, view, facts)
+    _tables(tree, tables, ctes, view, facts)
     return facts
 
 
@@ -90,14 +93,15 @@ def _trace(tracer: Tracer, tree: exp.Expr) -> None:
     tracer.trace(scopes, [s for s in scopes if s.parent is None])
 
 
-def _tables(tree: exp.Expression, view: DialectCatalog, out: StatementFacts) -> None:
+def _tables(tree: exp.Expression, tables: list[exp.Table], cte_nodes: list[exp.CTE],
+            view: DialectCatalog, out: StatementFacts) -> None:
     if isinstance(tree, exp.Use):
         kind = str(tree.args.get("kind") or "").upper()
         if "ROLE" in kind:
             out.collected.flag("session_setting", f"USE {kind} changes who runs later statements")
         return
-    ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
-    for table in tree.find_all(exp.Table):
+    ctes = {cte.alias for cte in cte_nodes}
+    for table in tables:
         if not isinstance(table.this, exp.Identifier):
             continue  # table functions are facts of their own (functions, unsupported)
         if table.args.get("db") is None and table.name in ctes:

@@ -27,11 +27,27 @@ class Collected:
     subquery_count: int = 0
     has_star: bool = False
     unsupported: list[Unsupported] = field(default_factory=list)
+    #: Table and CTE nodes of the statement, gathered in the same walk so later steps need none.
+    #: Qualification edits these nodes in place, so they stay valid for the qualified tree.
+    table_nodes: list[exp.Table] = field(default_factory=list)
+    cte_nodes: list[exp.CTE] = field(default_factory=list)
 
     def flag(self, construct: str, detail: str) -> None:
         fact = Unsupported(construct=construct, detail=detail)
         if fact not in self.unsupported:
             self.unsupported.append(fact)
+
+
+def nodes_of(statement: exp.Expr) -> tuple[list[exp.Table], list[exp.CTE]]:
+    """Table and CTE nodes of a tree (for a tree that ``collect`` did not walk)."""
+    tables: list[exp.Table] = []
+    ctes: list[exp.CTE] = []
+    for node in statement.walk():
+        if isinstance(node, exp.Table):
+            tables.append(node)
+        elif isinstance(node, exp.CTE):
+            ctes.append(node)
+    return tables, ctes
 
 
 def collect(statement: exp.Expr, allowed_functions: frozenset[str], out: Collected) -> None:
@@ -57,7 +73,10 @@ def collect(statement: exp.Expr, allowed_functions: frozenset[str], out: Collect
                 out.flag("table_function", f"{name}(...) in FROM returns rows the analyzer cannot trace")
         elif isinstance(node, exp.SetOperation):
             out.set_operations.add(_set_operation_name(node))
+        elif isinstance(node, exp.Table):
+            out.table_nodes.append(node)
         elif isinstance(node, exp.CTE):
+            out.cte_nodes.append(node)
             if node.alias and node.alias not in out.ctes:
                 out.ctes.append(node.alias)
         elif isinstance(node, exp.With) and node.args.get("recursive"):

@@ -371,6 +371,8 @@ class Tracer:
             self.unknown_columns.add(f"{table}.{name}")
             return []
         if isinstance(source, Scope):
+            # a recursive CTE's self-reference points at an untraversed copy of its base case
+            source = self._scope_of.get(id(source.expression), source)
             named = self._named(source)
             if name in named:
                 return named[name]
@@ -394,6 +396,12 @@ class Tracer:
 
     def _clauses(self, scope: Scope) -> None:
         node = scope.expression
+        if isinstance(node, exp.Subquery):  # (SELECT ...) ORDER BY 1 LIMIT 1
+            inner = scope.table_scopes or scope.subquery_scopes
+            order = node.args.get("order")
+            if order is not None and inner:
+                self._order(order, inner[0])
+            return
         if isinstance(node, exp.SetOperation):
             order = node.args.get("order")
             if order is not None:

@@ -30,12 +30,12 @@ E = TypeVar("E", bound=exp.Expr)
 _UNNAMED = "privgate_unnamed"
 
 
-def resolve_tables(statement: exp.Expr, view: DialectCatalog, ctes: set[str]) -> None:
+def resolve_tables(tables: list[exp.Table], view: DialectCatalog, ctes: set[str]) -> None:
     """Give unqualified catalog table names their schema (the catalog is the search path).
 
     Must run after ``normalize_identifiers``: names are compared in the dialect's folded form.
     """
-    for table in statement.find_all(exp.Table):
+    for table in tables:
         if table.args.get("db") is not None or not isinstance(table.this, exp.Identifier):
             continue
         if table.name in ctes:
@@ -45,12 +45,15 @@ def resolve_tables(statement: exp.Expr, view: DialectCatalog, ctes: set[str]) ->
             table.set("db", exp.to_identifier(schema))
 
 
-def qualify(statement: E, view: DialectCatalog, dialect: Dialect) -> E:
-    """Qualify ``statement`` in place (it must be a fresh parse); returns the qualified root."""
+def qualify(statement: E, view: DialectCatalog, dialect: Dialect, tables: list[exp.Table],
+            ctes: list[exp.CTE]) -> E:
+    """Qualify ``statement`` in place (it must be a fresh parse); returns the qualified root.
+
+    ``tables`` and ``ctes`` are the statement's Table and CTE nodes (see ``collect``).
+    """
     _mark_unnamed(statement)
     statement = normalize_identifiers(statement, dialect=dialect, store_original_column_identifiers=True)
-    ctes = {cte.alias for cte in statement.find_all(exp.CTE)}
-    resolve_tables(statement, view, ctes)
+    resolve_tables(tables, view, {cte.alias for cte in ctes})
     statement = qualify_tables(statement, dialect=dialect)
     statement = qualify_columns(statement, view.schema, expand_alias_refs=True, expand_stars=True,
                                 allow_partial_qualification=True, dialect=dialect)
@@ -59,10 +62,11 @@ def qualify(statement: E, view: DialectCatalog, dialect: Dialect) -> E:
     return statement
 
 
-def normalize_only(statement: E, view: DialectCatalog, dialect: Dialect) -> E:
+def normalize_only(statement: E, view: DialectCatalog, dialect: Dialect, tables: list[exp.Table],
+                   ctes: list[exp.CTE]) -> E:
     """Folding and the search path without column qualification (statements without a query)."""
     statement = normalize_identifiers(statement, dialect=dialect)
-    resolve_tables(statement, view, {cte.alias for cte in statement.find_all(exp.CTE)})
+    resolve_tables(tables, view, {cte.alias for cte in ctes})
     return statement
 
 

@@ -37,7 +37,11 @@ OPERATORS: tuple[type[exp.Expr], ...] = (exp.Connector,)
 def function_name(node: exp.Func) -> str:
     """Lower-case conventional name of a function call node."""
     if isinstance(node, exp.Anonymous):
-        name = str(node.this).lower()
+        ident = node.this
+        if isinstance(ident, exp.Identifier):  # a quoted name keeps its case: "LOWER" is not lower
+            name = ident.this if ident.quoted else ident.this.lower()
+        else:
+            name = str(ident).lower()
     elif isinstance(node, exp.Pad):
         name = "lpad" if node.args.get("is_left") else "rpad"
     else:

@@ -190,8 +190,9 @@ class Tracer:
         return False
 
     def _reads_unknown_table(self, scope: Scope) -> bool:
-        return any(isinstance(src, exp.Table) and self.view.lookup(src) is None
-                   for _, src in scope.selected_sources.values())
+        """A source that is a table missing from the catalog (table functions do not count)."""
+        return any(isinstance(src, exp.Table) and isinstance(src.this, exp.Identifier)
+                   and self.view.lookup(src) is None for _, src in scope.selected_sources.values())
 
     def _named(self, scope: Scope) -> dict[str, list[Flow]]:
         named: dict[str, list[Flow]] = {}
@@ -476,11 +477,17 @@ class Tracer:
         name = node.alias_or_name
         source = scope.sources.get(name)
         if isinstance(source, exp.Table):
-            found = self.view.lookup(source)
-            return (found.qname,) if found else (_raw_name(source),)
+            return self._table_names(source)
         if isinstance(source, Scope):
             return self._scope_tables(source)
         return ()
+
+    def _table_names(self, table: exp.Table) -> tuple[str, ...]:
+        """The catalog name of a table, its name as written when unknown; none for a table function."""
+        if isinstance(table.this, exp.Func):
+            return ()
+        found = self.view.lookup(table)
+        return (found.qname,) if found else (_raw_name(table),)
 
     def _scope_tables(self, scope: Scope) -> tuple[str, ...]:
         key = id(scope)
@@ -492,8 +499,7 @@ class Tracer:
         children = list(scope.set_operation_scopes) + list(scope.subquery_scopes)
         for _, source in scope.selected_sources.values():
             if isinstance(source, exp.Table):
-                hit = self.view.lookup(source)
-                found.add(hit.qname if hit else _raw_name(source))
+                found.update(self._table_names(source))
             else:
                 children.append(source)
         children += scope.udtf_scopes

@@ -39,7 +39,8 @@ def function_name(node: exp.Func) -> str:
     if isinstance(node, exp.Anonymous):
         ident = node.this
         if isinstance(ident, exp.Identifier):  # a quoted name keeps its case: "LOWER" is not lower
-            name = ident.this if ident.quoted else ident.this.lower()
+            text = str(ident.this)
+            name = text if ident.quoted else text.lower()
         else:
             name = str(ident).lower()
     elif isinstance(node, exp.Pad):

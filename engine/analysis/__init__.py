@@ -12,6 +12,8 @@ with the qualified trees. Modules, one job each:
     collect    facts read off the tree as written (functions, stars, unsupported constructs)
     qualify    the qualify steps the analyzer needs, nothing more
     lineage    column usages traced through CTEs, subqueries, set operations and ``*``
+    shape      structural questions: aggregate query? group keys? join predicate? window?
+    names      conventional lower-case SQL names of sqlglot function nodes
     assemble   per-statement pieces -> one ``Facts``
 
 Several statements are analyzed one by one and their facts merged; ``statement_kind`` is then the

@@ -42,7 +42,7 @@ def analyze_statement(statement: exp.Expression, sql: str, index: int, view: Dia
     kind = statement_kind(statement)
     collected = Collected()
     collect(statement, allowed, collected)
-    tracer = Tracer(view, allowed)
+    tracer = Tracer(view)
     tree = statement
     tables, ctes = collected.table_nodes, collected.cte_nodes
     query = _query_root(statement)

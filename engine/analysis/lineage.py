@@ -29,16 +29,24 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from sqlglot import exp
-from sqlglot.optimizer.scope import Scope, walk_in_scope
+from sqlglot.optimizer.scope import Scope
 
 from ..facts import AggregateFact, JoinFact, Unsupported, Usage
 from .names import OPERATORS, function_name
 from .schema import DialectCatalog
+from .shape import (
+    aggregate_level,
+    conjuncts,
+    group_keys_of,
+    is_aggregate,
+    is_join_predicate,
+    join_kind,
+    windowed,
+)
 
 _EMPTY: frozenset[str] = frozenset()
 _VALUE = "value"
 _PREDICATES = (exp.Predicate, exp.Connector, exp.Not, exp.Xor)
-_WINDOW_WRAPPERS = (exp.Filter, exp.IgnoreNulls, exp.RespectNulls)
 #: Window functions sqlglot models as aggregates that return one row's value unchanged.
 _NAVIGATION = (exp.Lag, exp.Lead, exp.FirstValue, exp.LastValue, exp.NthValue)
 
@@ -75,9 +83,8 @@ Outputs = list[tuple[str, list[Flow]]]
 class Tracer:
     """Walks one qualified statement's scopes and accumulates column facts."""
 
-    def __init__(self, view: DialectCatalog, allowed_functions: frozenset[str]) -> None:
+    def __init__(self, view: DialectCatalog) -> None:
         self.view = view
-        self.allowed = allowed_functions
         self.columns: dict[tuple[str, str], ColumnUse] = {}
         self.unknown_columns: set[str] = set()
         self.aggregates: list[AggregateFact] = []
@@ -113,9 +120,9 @@ class Tracer:
                         self._use(f, "aggregated")
                     else:
                         self._use(f, "projected")
-            level = _aggregate_level(root)
+            level = aggregate_level(root)
             if level:
-                self.is_aggregate_query = all(_is_aggregate(s) for s in level)
+                self.is_aggregate_query = all(is_aggregate(s) for s in level)
                 for s in level:
                     self._group_keys(s)
 
@@ -303,7 +310,7 @@ class Tracer:
                     inner.extend(self._expr(e, scope, _VALUE))
                 continue
             inner.extend(self._expr(child, scope, _VALUE))
-        if not _windowed(node.parent if isinstance(node.parent, exp.WithinGroup) else node):
+        if not windowed(node.parent if isinstance(node.parent, exp.WithinGroup) else node):
             cols = tuple(sorted({f"{f.table}.{f.column}" for f in inner if not f.dep}))
             self.aggregates.append(AggregateFact(function=name, distinct=distinct, columns=cols,
                                                  star=star or (not inner and name == "count")))
@@ -413,9 +420,9 @@ class Tracer:
         self._joins(node, scope)
         where = node.args.get("where")
         if where is not None:
-            for conjunct in _conjuncts(where.this):
-                self._expr(conjunct, scope, "joined" if _is_join_predicate(conjunct) else "filtered")
-        for key in _group_keys_of(node):
+            for conjunct in conjuncts(where.this):
+                self._expr(conjunct, scope, "joined" if is_join_predicate(conjunct) else "filtered")
+        for key in group_keys_of(node):
             self._expr(key, scope, "grouped")
         for clause in ("having", "qualify"):
             part = node.args.get(clause)
@@ -455,8 +462,8 @@ class Tracer:
             on_cols: set[str] = set()
             on = join.args.get("on")
             if on is not None:
-                for conjunct in _conjuncts(on):
-                    if _is_join_predicate(conjunct):
+                for conjunct in conjuncts(on):
+                    if is_join_predicate(conjunct):
                         self._sink = []
                         try:
                             self._expr(conjunct, scope, "joined")
@@ -467,7 +474,7 @@ class Tracer:
                         self._expr(conjunct, scope, "filtered")
             for col in join.args.get("using") or []:  # only left when qualification was skipped
                 on_cols.add(col.name)
-            self.joins.append(JoinFact(kind=_join_kind(join), left_tables=tuple(sorted(set(left))),
+            self.joins.append(JoinFact(kind=join_kind(join), left_tables=tuple(sorted(set(left))),
                                        right_tables=tuple(sorted(set(right))),
                                        on_columns=tuple(sorted(on_cols))))
             left.extend(right)
@@ -518,7 +525,7 @@ class Tracer:
         self.has_group_by = True
         self._sink = []
         try:
-            for key in _group_keys_of(node):
+            for key in group_keys_of(node):
                 self._expr(key, scope, "grouped")
             self.group_by.update(f"{f.table}.{f.column}" for f in self._sink)
         finally:
@@ -541,74 +548,9 @@ class Tracer:
             self.unsupported.append(fact)
 
 
-def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
-    node = node.unnest() if isinstance(node, exp.Paren) else node
-    if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
-    return [node]
-
-
-def _is_join_predicate(node: exp.Expr) -> bool:
-    """``a.x = b.y`` (or another comparison) between columns of two different sources."""
-    if not isinstance(node, exp.EQ | exp.NEQ | exp.GT | exp.GTE | exp.LT | exp.LTE | exp.NullSafeEQ):
-        return False
-    left = {c.table for c in walk_in_scope(node.this) if isinstance(c, exp.Column)}
-    right = {c.table for c in walk_in_scope(node.expression) if isinstance(c, exp.Column)}
-    return bool(left) and bool(right) and left.isdisjoint(right)
-
-
-def _group_expressions(group: exp.Group) -> list[exp.Expr]:
-    """GROUP BY keys, flattening ROLLUP / CUBE / GROUPING SETS; positional literals are skipped."""
-    pending = list(group.expressions)
-    for arg in ("grouping_sets", "cube", "rollup"):
-        pending.extend(group.args.get(arg) or [])
-    keys: list[exp.Expr] = []
-    while pending:
-        key = pending.pop(0)
-        if isinstance(key, exp.Rollup | exp.Cube | exp.GroupingSets | exp.Tuple):
-            pending.extend(key.expressions)
-        elif isinstance(key, exp.Paren):
-            pending.append(key.this)
-        elif not (isinstance(key, exp.Literal) and key.is_int):
-            keys.append(key)
-    return keys
-
-
-def _group_keys_of(select: exp.Select) -> list[exp.Expr]:
-    """GROUP BY keys; DuckDB's ``GROUP BY ALL`` groups by every projection without an aggregate."""
-    group = select.args.get("group")
-    if group is None:
-        return []
-    if group.args.get("all"):
-        return [p.unalias() for p in select.selects
-                if not any(_is_aggregation(n) for n in walk_in_scope(p))]
-    return _group_expressions(group)
-
-
 def _alias_columns(node: exp.Expr) -> list[str]:
     alias = node.args.get("alias")
     return [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) else []
-
-
-def _join_kind(join: exp.Join) -> str:
-    kind = (join.args.get("kind") or "").lower()
-    side = (join.args.get("side") or "").lower()
-    if isinstance(join.this, exp.Lateral):
-        return "lateral"
-    if kind in ("semi", "anti"):
-        return kind
-    if side:
-        return side
-    if kind == "cross" or (join.args.get("on") is None and not join.args.get("using")):
-        return "cross"
-    return "inner"
-
-
-def _windowed(node: exp.Expr) -> bool:
-    parent = node.parent
-    while isinstance(parent, _WINDOW_WRAPPERS):
-        parent = parent.parent
-    return isinstance(parent, exp.Window)
 
 
 def _raw_name(table: exp.Table) -> str:
@@ -618,58 +560,3 @@ def _raw_name(table: exp.Table) -> str:
 def _short(node: exp.Expr) -> str:
     text = node.sql()
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _aggregate_level(root: Scope) -> list[Scope]:
-    """The scopes whose rows the result is: the root, or what a pass-through wrapper selects from.
-
-    BI tools wrap queries (``SELECT * FROM (<query>) AS virtual_table LIMIT 1000``); a wrapper
-    with one derived source, no joins and no aggregation of its own returns its source's rows.
-    """
-    scope = root
-    while True:
-        node = scope.expression
-        if isinstance(node, exp.SetOperation):
-            return [s for branch in scope.set_operation_scopes for s in _aggregate_level(branch)]
-        if isinstance(node, exp.Subquery):
-            inner = scope.table_scopes or scope.subquery_scopes
-            if not inner:
-                return []
-            scope = inner[0]
-            continue
-        if not isinstance(node, exp.Select):
-            return []
-        if node.args.get("group") is not None or _has_aggregate(node) or node.args.get("joins"):
-            return [scope]
-        sources = list(scope.selected_sources.values())
-        if len(sources) == 1 and isinstance(sources[0][1], Scope):
-            scope = sources[0][1]
-            continue
-        return [scope]
-
-
-def _is_aggregation(node: exp.Expr) -> bool:
-    """A grouping aggregate (not a window), including its WITHIN GROUP / FILTER wrapper."""
-    if isinstance(node, exp.WithinGroup | exp.Filter) and isinstance(node.this, exp.AggFunc):
-        return not _windowed(node)
-    return isinstance(node, exp.AggFunc) and not _windowed(
-        node.parent if isinstance(node.parent, exp.WithinGroup | exp.Filter) else node)
-
-
-def _has_aggregate(select: exp.Select) -> bool:
-    return any(_is_aggregation(n) for proj in select.selects for n in walk_in_scope(proj))
-
-
-def _is_aggregate(scope: Scope) -> bool:
-    """Every output is an aggregate, a group key, or built only from those and constants."""
-    node = scope.expression
-    if not isinstance(node, exp.Select):
-        return False
-    keys = set(_group_keys_of(node))
-    if not keys and not _has_aggregate(node):
-        return False
-    for proj in node.selects:
-        for col in walk_in_scope(proj.unalias(), prune=lambda n: n in keys or _is_aggregation(n)):
-            if isinstance(col, exp.Column | exp.TableColumn) and col not in keys:
-                return False
-    return True

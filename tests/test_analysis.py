@@ -257,3 +257,21 @@ def test_order_by_position_on_a_parenthesized_query() -> None:
     f = facts("(SELECT customer_id, ssn FROM sales.customers) ORDER BY 2 LIMIT 1")
     assert used(f, "ordered") == {"sales.customers.ssn"}
     assert f.limit == 1
+
+
+SQL_TOKENS = ["SELECT", "FROM", "WHERE", "GROUP BY", "ORDER BY", "LIMIT 1", "JOIN", "ON", "LATERAL", "(", ")",
+              ",", "*", "email", "c.ssn", "sales.customers c", "orders o", "o.customer_id = c.customer_id",
+              "count(*)", "max(", "OVER (PARTITION BY country)", "WITH t AS", "UNION ALL", "CASE WHEN",
+              "THEN", "END", ";", "--c\n", "/*x*/", "$$a$$", "::text", "IN", "EXISTS", "DO", "pg_sleep(1)", "x ->"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(SQL_TOKENS), min_size=1, max_size=16),
+       st.sampled_from(["postgres", "duckdb", "snowflake", "bigquery", "trino"]))
+def test_any_token_soup_yields_facts_or_an_analysis_error(tokens: list[str], dialect: str) -> None:
+    try:
+        result = demo_analyzer().analyze(" ".join(tokens), dialect)
+    except AnalysisError as exc:
+        assert exc.code == "analysis_parse_error"
+    else:
+        assert len(result.trees) == result.facts.statement_count

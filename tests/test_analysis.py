@@ -262,7 +262,8 @@ def test_order_by_position_on_a_parenthesized_query() -> None:
 SQL_TOKENS = ["SELECT", "FROM", "WHERE", "GROUP BY", "ORDER BY", "LIMIT 1", "JOIN", "ON", "LATERAL", "(", ")",
               ",", "*", "email", "c.ssn", "sales.customers c", "orders o", "o.customer_id = c.customer_id",
               "count(*)", "max(", "OVER (PARTITION BY country)", "WITH t AS", "UNION ALL", "CASE WHEN",
-              "THEN", "END", ";", "--c\n", "/*x*/", "$$a$$", "::text", "IN", "EXISTS", "DO", "pg_sleep(1)", "x ->"]
+              "THEN", "END", ";", "--c\n", "/*x*/", "$$a$$", "::text", "IN", "EXISTS", "DO", "pg_sleep(1)",
+              "x ->"]
 
 
 @settings(max_examples=150, deadline=None)

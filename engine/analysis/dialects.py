@@ -17,7 +17,6 @@ from ..errors import AnalysisError
 KNOWN_DIALECTS: frozenset[str] = frozenset(d.value for d in Dialects if d.value)
 
 
-@cache
 def resolve_dialect(name: str) -> Dialect:
     """The sqlglot dialect instance for ``name``; raises ``analysis_unknown_dialect`` otherwise."""
     key = name.strip().lower()
@@ -26,4 +25,9 @@ def resolve_dialect(name: str) -> Dialect:
             f"unknown SQL dialect {name!r}; use one of: {', '.join(sorted(KNOWN_DIALECTS))}",
             code="analysis_unknown_dialect",
         )
+    return _dialect(key)
+
+
+@cache
+def _dialect(key: str) -> Dialect:  # keyed by known names only, so the cache stays small
     return Dialect.get_or_raise(key)

@@ -7,11 +7,12 @@ from (bundle, catalog and engine revisions), so an auditor can replay it later.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 Surface = Literal["query", "check", "training"]
 Outcome = Literal["allow", "rewrite", "deny"]
@@ -79,6 +80,16 @@ class Decision(_Record):
     provenance: Provenance
     timings_ms: dict[str, float] = Field(default_factory=dict)
     cached_analysis: bool = False
+    _bind: Callable[[], dict[str, str]] | None = PrivateAttr(default=None)
+
+    def with_bind_params(self, bind: Callable[[], dict[str, str]] | None) -> Decision:
+        """Attach the rewritten SQL's bind values (key material): never serialised, only executed."""
+        self._bind = bind
+        return self
+
+    def bind_params(self) -> dict[str, str]:
+        """Values for ``rewritten_sql``'s placeholders; raises ``RewriteError`` when the mask key is missing."""
+        return self._bind() if self._bind is not None else {}
 
     def to_json(self) -> str:
         return self.model_dump_json()

@@ -9,6 +9,7 @@ Any exception in any stage becomes a deny with a stable code; nothing leaves wit
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -22,13 +23,35 @@ from .analysis import Analysis, Analyzer
 from .catalog import Catalog
 from .decision import Decision, Obligation, Provenance, Reason, Request
 from .errors import PolicyUndefined, PrivgateError
-from .policy_io import INPUT_VERSION, PolicyResult, build_data, build_input, parse_result
+from .policy_io import INPUT_VERSION, PolicyResult, build_data, input_document, parse_result
 from .ports import BudgetView, PolicyEvaluator
-from .rewrite import Rewriter
+from .rewrite import Rewriter, Rewritten
 from .rules import Rules
 
+PLANS_PER_STATEMENT = 8
 POLICY_PATHS = {"query": "privgate/query/decision", "check": "privgate/query/decision",
                 "training": "privgate/training/decision"}
+
+
+class CachedAnalysis:
+    """One statement's analysis plus what is derived from it alone: its facts as JSON-ready data and
+    the rewrites already planned for it (keyed by obligations), so repeats skip both."""
+
+    __slots__ = ("analysis", "facts_doc", "plans")
+
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.facts_doc = analysis.facts.model_dump(mode="json")
+        self.plans: OrderedDict[str, Rewritten] = OrderedDict()
+
+    def plan(self, obligations: tuple[Obligation, ...], make: Callable[[], Rewritten]) -> Rewritten:
+        key = json.dumps([o.model_dump(mode="json") for o in obligations], sort_keys=True)
+        hit = self.plans.get(key)
+        if hit is None:
+            hit = self.plans[key] = make()
+            while len(self.plans) > PLANS_PER_STATEMENT:
+                self.plans.popitem(last=False)
+        return hit
 
 
 class AnalysisCache:
@@ -36,21 +59,21 @@ class AnalysisCache:
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
-        self._items: OrderedDict[tuple[str, str], Analysis] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str], CachedAnalysis] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
     def key(sql: str, dialect: str) -> tuple[str, str]:
         return dialect, sql.strip().rstrip(";").strip()
 
-    def get(self, key: tuple[str, str]) -> Analysis | None:
+    def get(self, key: tuple[str, str]) -> CachedAnalysis | None:
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
             return hit
 
-    def put(self, key: tuple[str, str], value: Analysis) -> None:
+    def put(self, key: tuple[str, str], value: CachedAnalysis) -> None:
         if self._size <= 0:
             return
         with self._lock:
@@ -91,15 +114,15 @@ class Engine:
         self._catalog_revision = catalog.revision
         evaluator.load(build_data(catalog, rules))
 
-    def analyze(self, sql: str, dialect: str) -> tuple[Analysis, bool]:
-        """Analysis of the SQL, from the cache when possible; returns ``(analysis, was_cached)``."""
+    def analyze(self, sql: str, dialect: str) -> tuple[CachedAnalysis, bool]:
+        """Analysis of the SQL, from the cache when possible; returns ``(entry, was_cached)``."""
         key = self.cache.key(sql, dialect)
         hit = self.cache.get(key)
         if hit is not None:
             return hit, True
-        analysis = self._analyzer.analyze(sql, dialect)
-        self.cache.put(key, analysis)
-        return analysis, False
+        entry = CachedAnalysis(self._analyzer.analyze(sql, dialect))
+        self.cache.put(key, entry)
+        return entry, False
 
     def decide(self, request: Request) -> Decision:
         decision_id = self._new_id()
@@ -109,14 +132,13 @@ class Engine:
         cached = False
         try:
             t0 = time.perf_counter()
-            analysis, cached = self.analyze(request.sql, request.dialect)
+            entry, cached = self.analyze(request.sql, request.dialect)
             t1 = time.perf_counter()
             timings["analyze"] = (t1 - t0) * 1e3
             stage = "budget"
             remaining = self.budget.remaining(request.principal.id, request.query_class
                                               or self.rules.dp.default_class) if self.budget else None
-            doc = build_input(request, decision_id, analysis.facts, self.rules, remaining)
-            payload = doc.model_dump(mode="json")
+            payload = input_document(request, decision_id, entry.facts_doc, self.rules, remaining)
             t2 = time.perf_counter()
             timings["budget"] = (t2 - t1) * 1e3
             stage = "policy"
@@ -130,8 +152,9 @@ class Engine:
             timings["policy"] = (t3 - t2) * 1e3
             stage = "plan"
             rewritten = None
-            if result.allow and result.obligations:  # bind values (key pads) stay out of the record
-                rewritten = self._rewriter.apply(analysis, result.obligations, request.dialect).sql
+            if result.allow and not result.deny and result.obligations:
+                rewritten = entry.plan(result.obligations, lambda: self._rewriter.apply(
+                    entry.analysis, result.obligations, request.dialect, require_key=False))
             timings["plan"] = (time.perf_counter() - t3) * 1e3
         except Exception as exc:  # fail closed: every failure is a deny with a stable code
             return self._failure(request, decision_id, now, stage, exc, timings, cached)
@@ -144,7 +167,7 @@ class Engine:
                           input_version=INPUT_VERSION)
 
     def _decision(self, request: Request, decision_id: str, now: datetime, result: PolicyResult,
-                  rewritten: str | None, timings: dict[str, float], cached: bool) -> Decision:
+                  rewritten: Rewritten | None, timings: dict[str, float], cached: bool) -> Decision:
         allowed = result.allow and not result.deny
         reasons = result.deny
         if not allowed and not reasons:
@@ -156,11 +179,11 @@ class Engine:
             outcome="deny" if not allowed else ("rewrite" if result.obligations else "allow"),
             principal=request.principal.id, purpose=request.purpose, surface=request.surface,
             sql=request.sql, reasons=reasons, obligations=result.obligations if allowed else (),
-            rewritten_sql=rewritten if allowed else None,
+            rewritten_sql=rewritten.sql if allowed and rewritten else None,
             epsilon=_decimal(dp, "epsilon") if allowed else None,
             delta=_decimal(dp, "delta") if allowed else None,
             provenance=self._provenance(), timings_ms=timings, cached_analysis=cached,
-        )
+        ).with_bind_params(rewritten.bind_params if allowed and rewritten else None)
 
     def _failure(self, request: Request, decision_id: str, now: datetime, stage: str, exc: Exception,
                  timings: dict[str, float], cached: bool) -> Decision:

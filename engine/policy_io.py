@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from .catalog import Catalog
 from .decision import Obligation, Reason, Request, Surface
@@ -63,31 +63,44 @@ class PolicyInput(_Doc):
 class PolicyResult(_Doc):
     """What every surface's ``decision`` rule must produce. Anything else is a policy error."""
 
-    allow: bool
+    allow: StrictBool = Field(description="true only as a JSON boolean; 'yes' or 1 is a malformed result")
     deny: tuple[Reason, ...] = ()
     obligations: tuple[Obligation, ...] = ()
 
 
 def build_input(request: Request, request_id: str, facts: Facts, rules: Rules,
                 remaining: Decimal | None) -> PolicyInput:
+    """The validated model of the input document (documentation, schema, tests)."""
+    return PolicyInput.model_validate(
+        input_document(request, request_id, facts.model_dump(mode="json"), rules, remaining))
+
+
+def input_document(request: Request, request_id: str, facts_doc: dict[str, Any], rules: Rules,
+                   remaining: Decimal | None) -> dict[str, Any]:
+    """The ``input`` document as plain JSON-ready data: the hot path (no model round trip).
+
+    ``facts_doc`` is ``Facts.model_dump(mode="json")``, computed once per cached analysis;
+    ``tests/test_policy_schema.py`` checks this matches ``PolicyInput`` exactly.
+    """
     qclass = request.query_class or rules.dp.default_class
     cls = rules.dp.classes.get(qclass)
     if cls is None:
         raise PolicyError(f"unknown query class {qclass!r}; known: {', '.join(sorted(rules.dp.classes))}",
                           code="policy_unknown_query_class")
-    return PolicyInput(
-        request=RequestDoc(
-            id=request_id,
-            principal=PrincipalDoc(id=request.principal.id, roles=request.principal.roles),
-            purpose=request.purpose, surface=request.surface, dialect=request.dialect,
-        ),
-        facts=facts,
-        budget=BudgetDoc(
-            query_class=qclass, epsilon=str(cls.epsilon), delta=str(cls.delta),
-            remaining=None if remaining is None else str(remaining),
-            affordable=remaining is None or remaining >= cls.epsilon,
-        ),
-    )
+    return {
+        "version": INPUT_VERSION,
+        "request": {
+            "id": request_id,
+            "principal": {"id": request.principal.id, "roles": list(request.principal.roles)},
+            "purpose": request.purpose, "surface": request.surface, "dialect": request.dialect,
+        },
+        "facts": facts_doc,
+        "budget": {
+            "query_class": qclass, "epsilon": str(cls.epsilon), "delta": str(cls.delta),
+            "remaining": None if remaining is None else str(remaining),
+            "affordable": remaining is None or remaining >= cls.epsilon,
+        },
+    }
 
 
 def build_data(catalog: Catalog, rules: Rules) -> dict[str, Any]:

@@ -53,6 +53,9 @@ class Rules(_Rules):
     default_treatment: Treatment = "deny"
     pii_grants: tuple[PiiGrant, ...] = ()
     dp: DpRules = Field(default_factory=DpRules)
+    value_revealing_aggregates: tuple[str, ...] = Field(
+        default=(), description="extra aggregates whose result is an input value (min/max-like); adds to the "
+                               "bundle's built-in set, never removes")
     max_rows: int | None = Field(default=None, ge=1, description="row-limit obligation for non-aggregate reads")
 
     @field_validator("allowed_functions", mode="before")

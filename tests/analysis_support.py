@@ -6,6 +6,7 @@ from functools import cache
 from pathlib import Path
 
 import yaml
+
 from privgate.engine.analysis import Analyzer
 from privgate.engine.catalog import Catalog, Domain
 from privgate.engine.rules import Rules

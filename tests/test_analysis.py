@@ -7,6 +7,7 @@ import sqlglot
 from analysis_support import default_rules, demo_analyzer, demo_catalog
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from privgate.engine.analysis import Analysis, Analyzer
 from privgate.engine.catalog import Catalog, Column, Domain, Table
 from privgate.engine.errors import AnalysisError, ParseError

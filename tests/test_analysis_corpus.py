@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 import yaml
 from analysis_support import demo_analyzer
+
 from privgate.engine.errors import AnalysisError
 from privgate.engine.facts import Facts
 

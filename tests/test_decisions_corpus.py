@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from conftest import CONFIG, ROOT
 
 from privgate.engine.decision import Principal, Request
 from privgate.wiring import build_engine
-
-from .conftest import CONFIG, ROOT
 
 CORPUS = ROOT / "tests" / "corpus" / "analysis"
 

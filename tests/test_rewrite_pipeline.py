@@ -12,7 +12,8 @@ import pytest
 from rewrite_support import MASK_KEY, analysis, catalog, parse_obligations
 
 from privgate.engine.decision import Principal, Request
-from privgate.engine.pipeline import Engine
+from privgate.engine.errors import RewriteError
+from privgate.engine.pipeline import CachedAnalysis, Engine
 from privgate.engine.ports import FunctionEvaluator
 from privgate.engine.rewrite import Rewriter
 from privgate.engine.rewrite.keyed_hash import derive_pads
@@ -28,8 +29,8 @@ def _engine(obligations: str, *, mask_key: bytes = MASK_KEY) -> Engine:
     evaluator = FunctionEvaluator(lambda _path, _input, _data: result)
     engine = Engine(catalog(), rules, evaluator, mask_key=mask_key,
                     clock=lambda: datetime(2026, 1, 1, tzinfo=UTC), new_id=lambda: "d1")
-    # The analyzer is built elsewhere; hand the engine an analysis through its (real) cache.
-    engine.cache.put(engine.cache.key(SQL, "postgres"), analysis(SQL, "postgres", qualified=True))
+    # Hand the engine this module's analysis (of its own test catalog) through its real cache.
+    engine.cache.put(engine.cache.key(SQL, "postgres"), CachedAnalysis(analysis(SQL, "postgres", qualified=True)))
     return engine
 
 
@@ -50,11 +51,15 @@ def test_decision_records_display_sql_without_key_material() -> None:
         assert secret not in record
 
 
-def test_rewrite_failure_is_a_deny_with_its_code() -> None:
+def test_missing_mask_key_still_decides_but_cannot_execute() -> None:
     decision = _engine("mask sales.customers.email hash", mask_key=b"").decide(_request())
-    assert not decision.allowed and decision.outcome == "deny"
-    assert [(r.code, r.rule) for r in decision.reasons] == [("rewrite_mask_key_missing", "engine.plan")]
-    assert decision.rewritten_sql is None
+    assert decision.allowed and decision.outcome == "rewrite"
+    assert decision.rewritten_sql is not None and "%(privgate_hash_ipad)s" in decision.rewritten_sql
+    with pytest.raises(RewriteError) as err:
+        decision.bind_params()
+    assert err.value.code == "rewrite_mask_key_missing"
+    keyed = _engine("mask sales.customers.email hash").decide(_request())
+    assert set(keyed.bind_params()) == {"privgate_hash_ipad", "privgate_hash_opad"}
 
 
 @pytest.mark.parametrize(("label", "sql", "obligations"), [

@@ -35,6 +35,8 @@ TOUR: tuple[tuple[str, str, str, str], ...] = (
     ("...but the same join for analytics has no sharing agreement from marketing.",
      "ana", "analytics", "SELECT e.channel, count(*) FROM marketing.campaign_events e\n"
      "JOIN sales.customers c ON c.customer_id = e.customer_id GROUP BY e.channel"),
+    ("An analyst whose privacy budget is nearly spent is refused further DP answers.",
+     "ivy", "analytics", "SELECT status, count(*) FROM sales.orders GROUP BY status"),
 )
 
 

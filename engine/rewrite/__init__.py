@@ -31,7 +31,7 @@ from ..catalog import Catalog
 from ..decision import Obligation
 from ..errors import RewriteError
 from .isolate_sources import isolate_sources, isolated_sources
-from .keyed_hash import KeyPads, derive_pads, tokenize_key
+from .keyed_hash import KeyPads, derive_pads, placeholder_pads, tokenize_key
 from .mask import mask
 from .plan import CatalogIndex, RewriteContext, build_plan
 from .row_filter import row_filter
@@ -61,6 +61,13 @@ class Rewritten:
 
     sql: str
     params: dict[str, str] = field(default_factory=dict, repr=False)
+    key_error: RewriteError | None = field(default=None, repr=False, compare=False)
+
+    def bind_params(self) -> dict[str, str]:
+        """The values to bind when executing; raises when the SQL needs a mask key nobody configured."""
+        if self.key_error is not None:
+            raise self.key_error
+        return self.params
 
 
 def _generate(expression: exp.Expr, dialect: str) -> str:
@@ -101,21 +108,28 @@ class Rewriter:
         try:
             self._pads = {"hash": derive_pads(mask_key, "hash"),
                           "tokenize": derive_pads(tokenize_key(mask_key), "tok")}
-        except RewriteError as exc:  # only fatal when a keyed method is actually requested
+        except RewriteError as exc:  # only fatal when a keyed method must actually execute
             self._key_error = exc
+            self._pads = {"hash": placeholder_pads("hash"), "tokenize": placeholder_pads("tok")}
 
-    def context(self, obligations: Sequence[Obligation], dialect: str) -> RewriteContext:
+    def context(self, obligations: Sequence[Obligation], dialect: str, *, require_key: bool = True
+                ) -> RewriteContext:
         """Validate ``obligations`` into a plan and the context the rules read."""
         plan = build_plan(obligations, self._index)
         keyed = sorted(plan.methods & {"hash", "tokenize"})
-        if keyed and self._key_error is not None:
+        if keyed and require_key and self._key_error is not None:
             raise self._key_error
         return RewriteContext(plan=plan, dialect=dialect, index=self._index,
                               pads={m: self._pads[m] for m in keyed})
 
-    def apply(self, analysis: Analysis, obligations: Sequence[Obligation], dialect: str) -> Rewritten:
-        """Rewrite the analysed statement so it satisfies ``obligations``; never mutates ``analysis``."""
-        ctx = self.context(obligations, dialect)
+    def apply(self, analysis: Analysis, obligations: Sequence[Obligation], dialect: str, *,
+              require_key: bool = True) -> Rewritten:
+        """Rewrite the analysed statement so it satisfies ``obligations``; never mutates ``analysis``.
+
+        With ``require_key=False`` a missing mask key does not fail the rewrite: the SQL (which only
+        holds placeholders) is still produced for review, and ``bind_params()`` raises at execution.
+        """
+        ctx = self.context(obligations, dialect, require_key=require_key)
         expression: exp.Expr = _check_statement(analysis).copy()
         try:
             for rule in RULES:
@@ -125,4 +139,5 @@ class Rewriter:
         # bind only the pads the SQL uses: some drivers (DuckDB) reject unused named parameters
         used = {m for _s, key in isolated_sources(expression) for m in ctx.plan.tables[key].masks.values()}
         params = {k: v for m, p in ctx.pads.items() if m in used for k, v in p.params().items()}
-        return Rewritten(sql=_generate(expression, dialect), params=params)
+        missing = self._key_error if self._key_error is not None and used & {"hash", "tokenize"} else None
+        return Rewritten(sql=_generate(expression, dialect), params={} if missing else params, key_error=missing)

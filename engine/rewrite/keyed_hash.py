@@ -78,6 +78,11 @@ def derive_pads(key: bytes, name: str) -> KeyPads:
         ipad_hex=bytes(b ^ 0x36 for b in block).hex(), opad_hex=bytes(b ^ 0x5C for b in block).hex())
 
 
+def placeholder_pads(name: str) -> KeyPads:
+    """Pads with the right parameter names and no values: SQL for review when no key is configured."""
+    return KeyPads(ipad_param=f"privgate_{name}_ipad", opad_param=f"privgate_{name}_opad", ipad_hex="", opad_hex="")
+
+
 def tokenize_key(key: bytes) -> bytes:
     """A key for tokens that is independent of the hash key (tokens are not comparable with hashes)."""
     return hmac.new(key, TOKENIZE_LABEL, "sha256").digest()

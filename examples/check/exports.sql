@@ -5,8 +5,6 @@ SELECT customer_id, email, country FROM sales.customers;
 
 SELECT customer_id, ssn, birth_date FROM sales.customers;
 
-SELECT c.email, sum(o.amount) AS spend
+SELECT o.order_id, o.amount
 FROM sales.orders o JOIN sales.customers c ON c.customer_id = o.customer_id
-GROUP BY c.email
-ORDER BY spend DESC
-LIMIT 10;
+WHERE c.email = 'jane.doe@example.com';

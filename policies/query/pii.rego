@@ -7,11 +7,22 @@
 # hash still reveals equality; a token reveals equality and may be reversible through its vault.
 package privgate.query
 
-# Aggregates whose result is one of the input values, so they reveal a raw value.
-revealing_aggregates := {
+# Aggregates whose result is one of the input values, so they reveal a raw value. The built-in set
+# can only be extended by data.privgate.rules.value_revealing_aggregates (rules/policy.yaml), never
+# shrunk, so a broken rules pack cannot make a revealing aggregate look safe.
+builtin_revealing_aggregates := {
 	"min", "max", "string_agg", "array_agg", "group_concat", "any_value", "first", "last", "mode",
-	"listagg",
+	"listagg", "percentile_disc", "median", "arg_max", "arg_min", "max_by", "min_by", "approx_quantiles",
+	"quantile_disc", "approx_top_k", "histogram", "list",
 }
+
+extra_revealing_aggregates := {a | some a in data.privgate.rules.value_revealing_aggregates; is_string(a)} if {
+	is_array(data.privgate.rules.value_revealing_aggregates)
+}
+
+else := set()
+
+revealing_aggregates := builtin_revealing_aggregates | extra_revealing_aggregates
 
 # Usages that let a query single out people when no DP noise is added.
 predicate_usages := {"filtered", "grouped", "joined", "ordered", "windowed"}

@@ -62,7 +62,7 @@ def main() -> int:
     for _ in range(args.rounds):
         for sql, d, _p, _u in cases:
             t = time.perf_counter()
-            with contextlib.suppress(sqlglot.errors.SqlglotError):
+            with contextlib.suppress(sqlglot.errors.SqlglotError, ValueError):
                 sqlglot.parse(sql, read=d)
             parse_ms.append((time.perf_counter() - t) * 1e3)
 

@@ -5,6 +5,13 @@ thread that created it. So each thread builds its own engine from the bundle tex
 and keeps it in a ``threading.local``. ``load()`` bumps a generation counter; every thread sees the
 new generation on its next evaluation and rebuilds, so new data reaches all threads.
 
+The decision rules (``data.<package>.decision`` of every package in the bundle) are also compiled
+into a regorus RVM program — bytecode for its register VM, about 3x faster than the tree-walking
+interpreter on this bundle — and evaluated there; any other rule path goes to the interpreter. The
+conformance corpus runs through both paths (``tests/test_policy_embedded.py``). The RVM reports an
+undefined result (and evaluation conflicts, which OPA reports as errors) as the JSON string
+``"<undefined>"``; either way the engine denies.
+
 regorus cannot interrupt an evaluation. ``timeout`` is therefore checked after the fact: a result
 that took longer is discarded and ``PolicyTimeout`` raised, so a pathological policy still fails
 closed, the way the OPA backend does when the server is slow.
@@ -13,6 +20,7 @@ closed, the way the OPA backend does when the server is slow.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -26,6 +34,18 @@ from privgate.engine.errors import PolicyError, PolicyTimeout
 from .bundle import Bundle, load_bundle, merge_data
 
 _UNDEFINED_PATH = "not a valid rule path"
+_RVM_UNDEFINED = '"<undefined>"'
+_PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][\w.]*)", re.MULTILINE)
+
+
+@dataclass
+class _Thread:
+    """One thread's engines: the interpreter for any rule, the RVM for the compiled decision rules."""
+
+    generation: int
+    engine: Any
+    rvm: Any
+    entries: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -39,10 +59,12 @@ class EmbeddedEvaluator:
 
     backend = "embedded"
 
-    def __init__(self, bundle: Bundle | None = None, *, timeout: float | None = None) -> None:
+    def __init__(self, bundle: Bundle | None = None, *, timeout: float | None = None,
+                 compiled: bool = True) -> None:
         self.bundle = bundle if bundle is not None else load_bundle()
         self.revision = self.bundle.revision
         self.timeout = timeout
+        self.compiled = compiled
         self._lock = threading.Lock()
         self._state = _State(0, json.dumps(self.bundle.data))
         self._local = threading.local()
@@ -61,12 +83,17 @@ class EmbeddedEvaluator:
 
     def evaluate(self, path: str, input_doc: Mapping[str, Any]) -> Any | None:
         """Value of the rule at ``path`` (``privgate/query/decision``), or None when undefined."""
-        engine = self._engine()
+        local = self._thread()
         rule = "data." + path.strip("/").replace("/", ".")
         start = time.perf_counter()
         try:
-            engine.set_input(input_doc if isinstance(input_doc, dict) else dict(input_doc))
-            value = engine.eval_rule(rule)
+            if rule in local.entries:
+                local.rvm.set_input_json(json.dumps(input_doc))
+                out = local.rvm.execute_entry_point(rule)
+                value = None if out == _RVM_UNDEFINED else json.loads(out)
+            else:
+                local.engine.set_input(input_doc if isinstance(input_doc, dict) else dict(input_doc))
+                value = local.engine.eval_rule(rule)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:  # regorus panics surface as BaseException subclasses
@@ -83,12 +110,41 @@ class EmbeddedEvaluator:
         return value
 
     def _engine(self) -> Any:
+        return self._thread().engine
+
+    def _thread(self) -> _Thread:
         state = self._state
-        local = self._local
-        if getattr(local, "generation", None) != state.generation:
-            local.engine = self._build(state)
-            local.generation = state.generation
-        return local.engine
+        local: _Thread | None = getattr(self._local, "t", None)
+        if local is None or local.generation != state.generation:
+            engine = self._build(state)
+            rvm, entries = self._compile(state) if self.compiled else (None, frozenset[str]())
+            local = self._local.t = _Thread(state.generation, engine, rvm, entries)
+        return local
+
+    def _compile(self, state: _State) -> tuple[Any, frozenset[str]]:
+        """An RVM program for every package's ``decision`` rule that exists in the bundle."""
+        modules = list(self.bundle.policies)
+        packages = sorted({m for _, text in modules for m in _PACKAGE.findall(text)})
+        entries = []
+        for package in packages:
+            entry = f"data.{package}.decision"
+            try:
+                regorus.Program.compile_from_modules(state.data_json, modules, [entry])
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as exc:
+                if _clean(exc) == _UNDEFINED_PATH:
+                    continue  # this package has no decision rule
+                raise PolicyError(f"policy bundle {self.bundle.source} does not compile for the RVM "
+                                  f"({entry}): {_clean(exc)}", code="policy_bundle_invalid") from exc
+            entries.append(entry)
+        if not entries:
+            return None, frozenset()
+        program = regorus.Program.compile_from_modules(state.data_json, modules, entries)
+        rvm = regorus.Rvm()
+        rvm.load_program(program)
+        rvm.set_data_json(state.data_json)
+        return rvm, frozenset(entries)
 
     def _build(self, state: _State) -> Any:
         engine = regorus.Engine()

@@ -64,8 +64,8 @@ INTERPRETED.load(DATA)
 
 
 def test_both_paths_are_exercised():
-    assert COMPILED._thread().entries == frozenset({"data.privgate.query.decision"})
-    assert INTERPRETED._thread().entries == frozenset()
+    assert COMPILED._thread()[0].entries == frozenset({"data.privgate.query.decision"})
+    assert INTERPRETED._thread()[0].entries == frozenset()
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -23,8 +23,9 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import regorus
@@ -81,27 +82,21 @@ class EmbeddedEvaluator:
             self._state = _State(self._state.generation + 1, data_json)
         self._engine()  # validate the data in this thread too
 
+    # No method below raises while a frame of it holds a regorus object. A caller that keeps the
+    # exception (tests do, loggers may) keeps its traceback's frames; in a reference cycle those are
+    # freed by the cyclic GC on whichever thread runs it, and pyo3 refuses to drop a regorus object off
+    # its own thread (it leaks it with a warning). So regorus failures travel as strings, and the
+    # PolicyError is raised from a frame that holds no engine.
+
     def evaluate(self, path: str, input_doc: Mapping[str, Any]) -> Any | None:
         """Value of the rule at ``path`` (``privgate/query/decision``), or None when undefined."""
-        local = self._thread()
         rule = "data." + path.strip("/").replace("/", ".")
         start = time.perf_counter()
-        try:
-            if rule in local.entries:
-                local.rvm.set_input_json(json.dumps(input_doc))
-                out = local.rvm.execute_entry_point(rule)
-                value = None if out == _RVM_UNDEFINED else json.loads(out)
-            else:
-                local.engine.set_input(input_doc if isinstance(input_doc, dict) else dict(input_doc))
-                value = local.engine.eval_rule(rule)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:  # regorus panics surface as BaseException subclasses
-            message = _clean(exc)
-            if message == _UNDEFINED_PATH:
+        value, problem = self._run(rule, input_doc)
+        if problem is not None:
+            if problem.code == "policy_undefined_path":
                 return None  # no such package or rule: undefined, as OPA reports it
-            raise PolicyError(f"embedded Rego evaluation of {rule} failed ({self.revision}): {message}",
-                              code="policy_eval_error") from exc
+            raise PolicyError(problem.message, code=problem.code)
         elapsed = time.perf_counter() - start
         if self.timeout is not None and elapsed > self.timeout:
             raise PolicyTimeout(f"embedded Rego evaluation of {rule} took {elapsed * 1e3:.1f} ms, over "
@@ -109,61 +104,105 @@ class EmbeddedEvaluator:
                                 "policy.timeout")
         return value
 
-    def _engine(self) -> Any:
-        return self._thread().engine
+    def _run(self, rule: str, input_doc: Mapping[str, Any]) -> tuple[Any, _Problem | None]:
+        local, problem = self._thread()
+        if local is None:
+            return None, problem
+        try:
+            if rule in local.entries:
+                local.rvm.set_input_json(json.dumps(input_doc))
+                out = local.rvm.execute_entry_point(rule)
+                return (None if out == _RVM_UNDEFINED else json.loads(out)), None
+            local.engine.set_input(input_doc if isinstance(input_doc, dict) else dict(input_doc))
+            return local.engine.eval_rule(rule), None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # regorus panics surface as BaseException subclasses
+            message = _clean(exc)
+        if message == _UNDEFINED_PATH:
+            return None, _Problem("policy_undefined_path", message)
+        return None, _Problem("policy_eval_error",
+                              f"embedded Rego evaluation of {rule} failed ({self.revision}): {message}")
 
-    def _thread(self) -> _Thread:
+    def _engine(self) -> Any:
+        local, problem = self._thread()
+        if local is None:
+            assert problem is not None
+            raise PolicyError(problem.message, code=problem.code)
+        return local.engine
+
+    def _thread(self) -> tuple[_Thread | None, _Problem | None]:
         state = self._state
         local: _Thread | None = getattr(self._local, "t", None)
-        if local is None or local.generation != state.generation:
-            engine = self._build(state)
-            rvm, entries = self._compile(state) if self.compiled else (None, frozenset[str]())
-            local = self._local.t = _Thread(state.generation, engine, rvm, entries)
-        return local
+        if local is not None and local.generation == state.generation:
+            return local, None
+        self._local.t = local = None  # the old engines are dropped here, on their own thread
+        engine, problem = self._build(state)
+        if engine is None:
+            return None, problem
+        rvm, entries, problem = self._compile(state) if self.compiled else (None, frozenset[str](), None)
+        if problem is not None:
+            return None, problem
+        self._local.t = _Thread(state.generation, engine, rvm, entries)
+        return self._local.t, None
 
-    def _compile(self, state: _State) -> tuple[Any, frozenset[str]]:
+    def _compile(self, state: _State) -> tuple[Any, frozenset[str], _Problem | None]:
         """An RVM program for every package's ``decision`` rule that exists in the bundle."""
         modules = list(self.bundle.policies)
         packages = sorted({m for _, text in modules for m in _PACKAGE.findall(text)})
         entries = []
         for package in packages:
             entry = f"data.{package}.decision"
-            try:
-                regorus.Program.compile_from_modules(state.data_json, modules, [entry])
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:
-                if _clean(exc) == _UNDEFINED_PATH:
-                    continue  # this package has no decision rule
-                raise PolicyError(f"policy bundle {self.bundle.source} does not compile for the RVM "
-                                  f"({entry}): {_clean(exc)}", code="policy_bundle_invalid") from exc
+            message = _attempt(partial(regorus.Program.compile_from_modules, state.data_json, modules, [entry]))
+            if message == _UNDEFINED_PATH:
+                continue  # this package has no decision rule
+            if message is not None:
+                return None, frozenset(), _Problem(
+                    "policy_bundle_invalid",
+                    f"policy bundle {self.bundle.source} does not compile for the RVM ({entry}): {message}")
             entries.append(entry)
         if not entries:
-            return None, frozenset()
-        program = regorus.Program.compile_from_modules(state.data_json, modules, entries)
+            return None, frozenset(), None
         rvm = regorus.Rvm()
-        rvm.load_program(program)
-        rvm.set_data_json(state.data_json)
-        return rvm, frozenset(entries)
 
-    def _build(self, state: _State) -> Any:
+        def load() -> None:
+            rvm.load_program(regorus.Program.compile_from_modules(state.data_json, modules, entries))
+            rvm.set_data_json(state.data_json)
+
+        message = _attempt(load)
+        if message is not None:
+            return None, frozenset(), _Problem("policy_bundle_invalid", f"policy bundle {self.bundle.source} "
+                                               f"does not compile for the RVM: {message}")
+        return rvm, frozenset(entries), None
+
+    def _build(self, state: _State) -> tuple[Any, _Problem | None]:
         engine = regorus.Engine()
         for relpath, text in self.bundle.policies:
-            try:
-                engine.add_policy(relpath, text)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException as exc:
-                raise PolicyError(f"policy file {relpath} in {self.bundle.source} does not compile: "
-                                  f"{_clean(exc)}", code="policy_bundle_invalid") from exc
-        try:
-            engine.add_data_json(state.data_json)
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            raise PolicyError(f"policy data was rejected by the embedded engine: {_clean(exc)}",
-                              code="policy_data_invalid") from exc
-        return engine
+            message = _attempt(partial(engine.add_policy, relpath, text))
+            if message is not None:
+                return None, _Problem("policy_bundle_invalid",
+                                      f"policy file {relpath} in {self.bundle.source} does not compile: {message}")
+        message = _attempt(lambda: engine.add_data_json(state.data_json))
+        if message is not None:
+            return None, _Problem("policy_data_invalid", f"policy data was rejected by the embedded engine: {message}")
+        return engine, None
+
+
+@dataclass(frozen=True)
+class _Problem:
+    code: str
+    message: str
+
+
+def _attempt(action: Callable[[], object]) -> str | None:
+    """Run a regorus call; its error as a cleaned message (None on success), never an exception."""
+    try:
+        action()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # regorus panics surface as BaseException subclasses
+        return _clean(exc)
+    return None
 
 
 def _clean(exc: BaseException) -> str:

@@ -26,18 +26,28 @@ from privgate.engine.errors import PrivgateError
 
 Row = dict[str, Any]
 
-FIRST = ("Ada Alan Alice Amir Ana Ben Carla Chen Dana David Elena Emma Fatima Felix Grace Hana Hugo Ines Ivan Jack "
-         "Jana Jonas Julia Kai Lena Leo Lina Luca Maya Mia Nils Noah Nora Omar Paula Priya Rosa Sam Sara Tom Una "
-         "Vera Yara Yusuf Zoe").split()
-LAST = ("Adams Bauer Becker Costa Dubois Eriksen Fischer Garcia Hansen Ivanova Jansen Kim Kowalski Lambert Lopez "
-        "Martin Meyer Moreau Muller Nakamura Novak Okafor Olsen Patel Perez Rossi Santos Schmidt Silva Smith Suzuki "
-        "Tanaka Weber Wilson Wong Young Zhang").split()
-STREETS = "Oak Maple Cedar Pine Elm Lake Hill Park River Mill Church High Station".split()
-CITIES = ("Springfield Riverside Franklin Greenville Bristol Clinton Fairview Salem Madison Georgetown Arlington "
-          "Ashland Burlington Manchester Milton Newport Oxford Dover Hudson Kingston Lexington Marion Mount_Vernon "
-          "Oakland Richmond Winchester Auburn Clayton Dayton Jackson Lebanon Milford Shelby Troy Union Warren "
-          "Chester Hamilton Lancaster Monroe Plymouth Princeton Quincy Sheffield Stratford Windsor Yorktown "
-          "Avondale Bedford Camden Eastwood Hollis Ivydale Juniper Kenwood Lakewood Norwood").split()
+FIRST = (
+    "Ada", "Alan", "Alice", "Amir", "Ana", "Ben", "Carla", "Chen", "Dana", "David", "Elena", "Emma", "Fatima",
+    "Felix", "Grace", "Hana", "Hugo", "Ines", "Ivan", "Jack", "Jana", "Jonas", "Julia", "Kai", "Lena", "Leo",
+    "Lina", "Luca", "Maya", "Mia", "Nils", "Noah", "Nora", "Omar", "Paula", "Priya", "Rosa", "Sam", "Sara", "Tom",
+    "Una", "Vera", "Yara", "Yusuf", "Zoe"
+)
+LAST = (
+    "Adams", "Bauer", "Becker", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hansen", "Ivanova", "Jansen",
+    "Kim", "Kowalski", "Lambert", "Lopez", "Martin", "Meyer", "Moreau", "Muller", "Nakamura", "Novak", "Okafor",
+    "Olsen", "Patel", "Perez", "Rossi", "Santos", "Schmidt", "Silva", "Smith", "Suzuki", "Tanaka", "Weber",
+    "Wilson", "Wong", "Young", "Zhang"
+)
+STREETS = ["Oak", "Maple", "Cedar", "Pine", "Elm", "Lake", "Hill", "Park", "River", "Mill", "Church", "High", "Station"]
+CITIES = (
+    "Springfield", "Riverside", "Franklin", "Greenville", "Bristol", "Clinton", "Fairview", "Salem", "Madison",
+    "Georgetown", "Arlington", "Ashland", "Burlington", "Manchester", "Milton", "Newport", "Oxford", "Dover",
+    "Hudson", "Kingston", "Lexington", "Marion", "Mount_Vernon", "Oakland", "Richmond", "Winchester", "Auburn",
+    "Clayton", "Dayton", "Jackson", "Lebanon", "Milford", "Shelby", "Troy", "Union", "Warren", "Chester",
+    "Hamilton", "Lancaster", "Monroe", "Plymouth", "Princeton", "Quincy", "Sheffield", "Stratford", "Windsor",
+    "Yorktown", "Avondale", "Bedford", "Camden", "Eastwood", "Hollis", "Ivydale", "Juniper", "Kenwood", "Lakewood",
+    "Norwood"
+)
 COUNTRIES = (("US", 40), ("CA", 10), ("GB", 14), ("DE", 12), ("FR", 9), ("NL", 5), ("ES", 6), ("IT", 4))
 SEGMENTS = (("consumer", 70), ("smb", 25), ("enterprise", 5))
 STATUSES = (("delivered", 62), ("shipped", 14), ("placed", 10), ("returned", 9), ("cancelled", 5))
@@ -72,7 +82,7 @@ def _luhn(prefix: str, rng: random.Random) -> str:
 
 
 def _products(rng: random.Random, n: int) -> list[Row]:
-    adjectives = "Classic Deluxe Mini Eco Smart Family Travel Pro Vintage Cozy".split()
+    adjectives = ["Classic", "Deluxe", "Mini", "Eco", "Smart", "Family", "Travel", "Pro", "Vintage", "Cozy"]
     rows = []
     for i in range(1, n + 1):
         category = CATEGORIES[(i - 1) % len(CATEGORIES)]

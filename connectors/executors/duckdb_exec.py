@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ class DuckDBExecutor:
         """File identity and modification time: any write to the file is a new version."""
         if self.path == ":memory:":
             return f"memory:{id(self._con)}"
-        st = os.stat(self.path)
+        st = Path(self.path).stat()
         blob = f"{Path(self.path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()
         return "duckdb:" + hashlib.sha256(blob).hexdigest()[:16]
 

@@ -92,7 +92,7 @@ def _source(select: exp.Select, b: Bounding) -> exp.Select:
     src = select.copy()
     for arg in ("with_", "group", "having", "order", "limit", "offset", "distinct"):
         src.set(arg, None)
-    projections: list[exp.Expression] = [exp.alias_(b.unit.copy(), f"{PREFIX}unit")]
+    projections: list[exp.Expr] = [exp.alias_(b.unit.copy(), f"{PREFIX}unit")]
     projections += [exp.alias_(k.copy(), f"{PREFIX}k{i}") for i, k in enumerate(b.keys)]
     projections += [exp.alias_(v.copy(), f"{PREFIX}v{j}") for j, v in enumerate(b.values)]
     src.set("expressions", projections)
@@ -110,9 +110,9 @@ def _value(b: Bounding, m: MeasureSpec) -> exp.Expression:
     return _col(f"{PREFIX}v{b.value_index[m.value_sql or '']}")
 
 
-def _per_group_columns(b: Bounding) -> list[exp.Expression]:
+def _per_group_columns(b: Bounding) -> list[exp.Expr]:
     """Per (unit, key) in the general path, or per key in the one-row path: raw, clipped later."""
-    cols: list[exp.Expression] = []
+    cols: list[exp.Expr] = []
     for m in b.measures:
         if m.kind == "rows":
             cols.append(exp.alias_(exp.Count(this=exp.Star()), m.column))
@@ -141,9 +141,9 @@ def _per_group_columns(b: Bounding) -> list[exp.Expression]:
     return cols
 
 
-def _clipped_sums(b: Bounding) -> list[exp.Expression]:
+def _clipped_sums(b: Bounding) -> list[exp.Expr]:
     """Final stage: clip each (unit, key) contribution, then add them up per key."""
-    out: list[exp.Expression] = []
+    out: list[exp.Expr] = []
     for m in b.measures:
         if m.kind in ("rows", "nonnull"):
             out.append(exp.alias_(exp.Sum(this=clamp(_col(m.column), 0, b.linf)), m.column))

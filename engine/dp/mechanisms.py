@@ -60,7 +60,7 @@ def _fit(build: Any, d_in: Any, budget: float, start: float, pick: Any = float) 
 
 
 def calibrate_vector(noise: str, integer: bool, d_in: float | int, budget: float) -> tuple[float, float]:
-    """Scale for a vector mechanism; ``budget`` is ε (laplace) or ρ (gaussian). Returns (scale, spent)."""
+    """Scale for a vector mechanism; ``budget`` is ε (laplace) or rho (gaussian). Returns (scale, spent)."""
     if d_in == 0:
         raise DpError("zero sensitivity: nothing to release", code="dp_invalid_budget")
     if noise == "gaussian":
@@ -125,7 +125,7 @@ def noisy_min_measurement(noise: str, scale: float) -> Any:
 
 
 def score_weights(candidates: Sequence[float], alpha: float) -> tuple[int, int]:
-    """(a, b) with OpenDP's score = |a·#(x < c) − b·#(x > c)|, read off OpenDP's own transformation.
+    """(a, b) with OpenDP's score = |a·#(x < c) - b·#(x > c)|, read off OpenDP's own transformation.
 
     One value below every candidate (#(x < c) = 1) scores a; one above every candidate scores b.
     The upstream then only returns #(x < c) and #(x > c) per candidate, never the rows themselves;
@@ -141,18 +141,16 @@ def calibrate_quantile(noise: str, candidates: Sequence[float], alpha: float, li
                        budget: float) -> tuple[float, float]:
     """Scale so one group's quantile costs at most ``budget`` when a person adds/removes linf rows."""
     a, b = score_weights(candidates, alpha)
-    if noise == "gaussian":
-        start = max(a, b) * linf / math.sqrt(2 * budget)
-    else:
-        start = 2 * max(a, b) * linf / budget
+    start = max(a, b) * linf / math.sqrt(2 * budget) if noise == "gaussian" else 2 * max(a, b) * linf / budget
     return _fit(lambda s: quantile_measurement(noise, candidates, alpha, s), linf, budget, start)
 
 
 def rho_for(epsilon: float, delta: float) -> float:
-    """Largest zCDP ρ whose OpenDP conversion to (ε, δ) stays within ε at δ (binary search on the map)."""
+    """Largest zCDP rho whose OpenDP conversion to (ε, δ) stays within ε at δ (binary search on the map)."""
     def eps_of(rho: float) -> float:
         meas = dp.c.make_zCDP_to_approxDP(vector_measurement("gaussian", False, 1.0 / math.sqrt(2 * rho)))
-        return float(meas.map(1.0).epsilon(delta))
+        profile: Any = meas.map(1.0)  # type: ignore[no-untyped-call]
+        return float(profile.epsilon(delta))
 
     lo, hi = 1e-12, 1.0
     while eps_of(hi) < epsilon:

@@ -92,6 +92,7 @@ def _measures(shape: Shape, policy: BoundsPolicy, one_row: bool) -> tuple[list[M
         return index[key]
 
     for agg in shape.aggregates:
+        ids: tuple[int, ...]
         if agg.kind == "count":
             ids = (need("rows", agg),)
         elif agg.kind == "count_col":
@@ -119,7 +120,7 @@ def _candidates(lo: float, hi: float, k: int) -> tuple[float, ...]:
     if lo == hi:
         return (lo, hi + 1.0)
     step = (hi - lo) / (k - 1)
-    return tuple(round(lo + i * step, 12) for i in range(k - 1)) + (hi,)
+    return (*(round(lo + i * step, 12) for i in range(k - 1)), hi)
 
 
 def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | float, delta: Decimal | str | float,
@@ -201,11 +202,11 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
             sens = f"{'L2' if gaussian else 'L1'}={d_in}"
             name = ("discrete_laplace" if integer else "laplace") if not gaussian else "gaussian"
         if gaussian:
-            record = Mechanism(name=name, purpose=_purpose(m), sensitivity=sens, scale=scale,  # type: ignore[arg-type]
+            record = Mechanism(name=name, purpose=_purpose(m), sensitivity=sens, scale=scale,
                                epsilon=eps_val * share, delta=dlt_val * share, rho=to_decimal(spent),
                                candidates=len(m.candidates) or None)
         else:
-            record = Mechanism(name=name, purpose=_purpose(m), sensitivity=sens, scale=scale,  # type: ignore[arg-type]
+            record = Mechanism(name=name, purpose=_purpose(m), sensitivity=sens, scale=scale,
                                epsilon=to_decimal(spent), candidates=len(m.candidates) or None)
         final_measures.append(_replace(m, mechanism=len(specs)))
         specs.append(MechanismSpec(record, d_in=d_in, integer=integer))

@@ -42,8 +42,8 @@ def check_expression(expr: exp.Expression, aggs: set[str], keys: set[str], outpu
     if isinstance(expr, exp.Literal | exp.Boolean | exp.Null):
         return
     if isinstance(expr, (exp.And, exp.Or, exp.Div, *_BINARY)):
-        check_expression(expr.left, aggs, keys, outputs)
-        check_expression(expr.right, aggs, keys, outputs)
+        check_expression(expr.this, aggs, keys, outputs)
+        check_expression(expr.expression, aggs, keys, outputs)
         return
     if isinstance(expr, exp.Not | exp.Paren | exp.Neg):
         check_expression(expr.this, aggs, keys, outputs)
@@ -74,7 +74,7 @@ def evaluate(expr: exp.Expression, env: Mapping[str, Any]) -> Any:
     if isinstance(expr, exp.Neg):
         value = evaluate(expr.this, env)
         return None if value is None else -value
-    left, right = evaluate(expr.left, env), evaluate(expr.right, env)
+    left, right = evaluate(expr.this, env), evaluate(expr.expression, env)
     if isinstance(expr, exp.And):
         return bool(left) and bool(right)
     if isinstance(expr, exp.Or):

@@ -26,6 +26,7 @@ from .model import DpPlan, DpResult, MeasureSpec, ResultColumn
 from .postfilter import evaluate
 
 Key = tuple[Any, ...]
+Rec = tuple[dict[str, Any], tuple[Any, ...], tuple[float | None, ...], tuple[bool, ...]]
 
 
 def _number(v: Any) -> float:
@@ -67,6 +68,7 @@ def _read_rows(plan: DpPlan, rows: Sequence[Sequence[Any]]) -> dict[Key, dict[st
 def _noisy_vector(plan: DpPlan, m: MeasureSpec, keys: list[Key], data: dict[Key, dict[str, Any]]) -> list[Any]:
     spec = plan.mechanisms[m.mechanism]
     meas = vector_measurement(plan.noise, spec.integer, spec.record.scale)
+    column: list[int] | list[float]
     if spec.integer:
         column = [_int(data.get(k, {}).get(m.column)) for k in keys]
     else:
@@ -139,8 +141,8 @@ def release(plan: DpPlan, rows: Sequence[Sequence[Any]]) -> DpResult:
                 n = max(float(noisy[n_id][i]), 1.0)
                 avg = min(max(float(noisy[s_id][i]) / n, lo), hi)
                 # delta method around the noisy values: an approximation, documented in docs/dp.md
-                hw = math.sqrt(widths[s_id] ** 2 + (avg * widths[n_id]) ** 2) / n
-                cells.append((avg, min(hw, hi - lo)))
+                spread = math.sqrt(widths[s_id] ** 2 + (avg * widths[n_id]) ** 2) / n
+                cells.append((avg, min(spread, hi - lo)))
             else:
                 mid = agg.measures[0]
                 cells.append((noisy[mid][i], widths[mid]))
@@ -151,7 +153,7 @@ def release(plan: DpPlan, rows: Sequence[Sequence[Any]]) -> DpResult:
                                  accuracy=("rank" if plan.aggregates[o.index].kind == "quantile" else "value")
                                  if o.kind == "aggregate" else None)
                     for o in plan.outputs)
-    records: list[tuple[dict[str, Any], tuple[Any, ...], tuple[float | None, ...], tuple[bool, ...]]] = []
+    records: list[Rec] = []
     for i, key in enumerate(keys):
         env: dict[str, Any] = {k.sql: key[j] for j, k in enumerate(plan.keys)}
         env.update({a.sql: agg_cells[j][i][0] for j, a in enumerate(plan.aggregates)})
@@ -175,7 +177,10 @@ def release(plan: DpPlan, rows: Sequence[Sequence[Any]]) -> DpResult:
         records.append((env, tuple(values), tuple(hws), tuple(flags)))
 
     if plan.order:
-        records.sort(key=cmp_to_key(lambda x, y: _compare(plan, x[0], y[0])))
+        def by_order(x: Rec, y: Rec) -> int:
+            return _compare(plan, x[0], y[0])
+
+        records.sort(key=cmp_to_key(by_order))
     start = plan.offset or 0
     end = start + plan.limit if plan.limit is not None else None
     records = records[start:end]
@@ -188,7 +193,7 @@ def _order_value(plan: DpPlan, expr: Any, env: dict[str, Any]) -> Any:
     from sqlglot import exp
 
     if isinstance(expr, exp.Literal) and not expr.is_string:
-        return env[plan.outputs[int(expr.this) - 1].name.lower()]
+        return env[plan.outputs[int(str(expr.this)) - 1].name.lower()]
     return evaluate(expr, env)
 
 

@@ -67,7 +67,7 @@ def _alpha(node: exp.Expression) -> float:
     return value
 
 
-def classify(node: exp.Expression, info: SelectInfo) -> Aggregate:
+def classify(node: exp.Expr, info: SelectInfo) -> Aggregate:
     """One supported aggregate, or a denial that says which aggregates would be allowed."""
     sql = node.sql()
     if isinstance(node, exp.Count):
@@ -99,7 +99,7 @@ def classify(node: exp.Expression, info: SelectInfo) -> Aggregate:
                          alpha=_alpha(node.this.this))
     if isinstance(node, exp.PercentileCont | exp.PercentileDisc | exp.Quantile) and node.args.get("expression"):
         col = node.this
-        q = node.args.get("expression") or node.args.get("quantile")
+        q: exp.Expression = node.args.get("expression") or node.args["quantile"]
         return Aggregate("quantile", sql, value=col, bounds=_bounds(info, col, "QUANTILE"), alpha=_alpha(q))
     if isinstance(node, exp.Min | exp.Max):
         raise DpError(f"{sql}: MIN/MAX release one person's value and have no useful DP form; use "
@@ -107,7 +107,7 @@ def classify(node: exp.Expression, info: SelectInfo) -> Aggregate:
     raise DpError(f"{sql}: aggregate not supported under DP; allowed: {ALLOWED}", code="dp_unsupported_aggregate")
 
 
-def _is_agg(node: exp.Expression) -> bool:
+def _is_agg(node: exp.Expr) -> bool:
     return isinstance(node, exp.AggFunc | exp.WithinGroup)
 
 
@@ -157,7 +157,7 @@ def read_shape(select: exp.Select, info: SelectInfo) -> Shape:
     aggs: dict[str, Aggregate] = {}
     outputs: list[tuple[str, str, int]] = []
     for proj in select.selects:
-        target = proj.this if isinstance(proj, exp.Alias) else proj
+        target: exp.Expr = proj.this if isinstance(proj, exp.Alias) else proj
         if target.sql() in key_sqls:
             outputs.append((proj.alias_or_name, "key", key_sqls[target.sql()]))
         elif _is_agg(target):

@@ -75,7 +75,7 @@ def table_source(catalog: Catalog, table: exp.Table) -> SourceInfo:
     if not t.public and unit is None:
         raise DpError(f"table {qname!r} is neither public nor declares a privacy_unit, so no one's contribution "
                       "can be bounded; declare its privacy_unit in the catalog", code="dp_no_privacy_unit")
-    cols = {c.name.lower(): Origin(qname, c, c.name.lower() == unit) for c in t.columns}
+    cols: dict[str, Origin | None] = {c.name.lower(): Origin(qname, c, c.name.lower() == unit) for c in t.columns}
     return SourceInfo(name=qname, public=t.public, namespace=t.privacy_unit.namespace if t.privacy_unit else None,
                       unit_columns=frozenset({unit} if unit else set()), one_row_per_unit=t.one_row_per_unit,
                       columns=cols)

@@ -138,7 +138,8 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
         raise DpError(f"invalid DP budget epsilon={eps} delta={dlt}; need epsilon > 0 and 0 <= delta < 1",
                       code="dp_invalid_budget")
     if not isinstance(tree, exp.Select):
-        raise DpError("only a single SELECT can run under DP", code="dp_unsupported_statement")
+        raise DpError("only one SELECT (no UNION/INTERSECT/EXCEPT, no DML) can run under DP; aggregate one SELECT",
+                      code="dp_unsupported_statement")
     info = _sources(tree, catalog)
     if info.unit is None:
         raise DpError("the query reads only public tables: nothing to protect, so no DP plan is made",
@@ -161,8 +162,11 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
     eps_sel = eps * Decimal(str(policy.selection_weight)) / weight if has_selection else Decimal(0)
     eps_val = eps - eps_sel
     gaussian = policy.noise == "gaussian"
-    dlt_sel = dlt * (Decimal(1) - Decimal(str(policy.gaussian_delta_share))) if gaussian and has_selection else dlt
-    dlt_val = dlt - dlt_sel if gaussian else Decimal(0)
+    if gaussian:
+        dlt_sel = dlt * (Decimal(1) - Decimal(str(policy.gaussian_delta_share))) if has_selection else Decimal(0)
+        dlt_val = dlt - dlt_sel
+    else:
+        dlt_sel, dlt_val = (dlt if has_selection else Decimal(0)), Decimal(0)
     if gaussian and own and dlt_val <= 0:
         raise DpError("Gaussian noise needs delta > 0; the obligation has delta = 0 (use noise: laplace)",
                       code="dp_invalid_budget")

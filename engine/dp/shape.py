@@ -138,7 +138,8 @@ def read_shape(select: exp.Select, info: SelectInfo) -> Shape:
         raise DpError("window functions are not supported in a DP query; aggregate with GROUP BY instead",
                       code="dp_unsupported_clause")
     group = select.args.get("group")
-    if group and any(group.args.get(a) for a in ("rollup", "cube", "grouping_sets", "totals")):
+    if group and (any(group.args.get(a) for a in ("rollup", "cube", "grouping_sets", "totals"))
+                  or any(isinstance(e, exp.Rollup | exp.Cube | exp.GroupingSets) for e in group.expressions)):
         raise DpError("ROLLUP/CUBE/GROUPING SETS are not supported under DP; run one GROUP BY per grouping",
                       code="dp_unsupported_clause")
     keys: list[Key] = []

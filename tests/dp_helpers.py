@@ -1,0 +1,37 @@
+"""Helpers shared by the DP tests: qualify SQL against a catalog the way the analyzer will."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlglot import exp, parse_one
+from sqlglot.optimizer.qualify import qualify
+
+from privgate.engine.catalog import Catalog
+
+
+def schema_of(catalog: Catalog) -> dict[str, dict[str, dict[str, str]]]:
+    schema: dict[str, dict[str, dict[str, str]]] = {}
+    for _qname, domain, table in catalog.iter_tables():
+        schema.setdefault(domain.sql_schema, {})[table.name.lower()] = {c.name: c.type for c in table.columns}
+    return schema
+
+
+def qualified(sql: str, catalog: Catalog, dialect: str = "duckdb") -> exp.Expression:
+    return qualify(parse_one(sql, read=dialect), schema=schema_of(catalog), dialect=dialect)
+
+
+def renamed(catalog: Catalog, prefix: str) -> Catalog:
+    """The same catalog with every domain's SQL schema prefixed (isolated PostgreSQL test schemas)."""
+    domains = tuple(d.model_copy(update={"schema_": f"{prefix}{d.sql_schema}"}) for d in catalog.domains)
+    return catalog.model_copy(update={"domains": domains})
+
+
+def column(result: Any, name: str) -> list[Any]:
+    idx = [c.name for c in result.columns].index(name)
+    return [row[idx] for row in result.rows]
+
+
+def halfwidths(result: Any, name: str) -> list[Any]:
+    idx = [c.name for c in result.columns].index(name)
+    return [row[idx] for row in result.half_widths]

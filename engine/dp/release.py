@@ -68,11 +68,12 @@ def _read_rows(plan: DpPlan, rows: Sequence[Sequence[Any]]) -> dict[Key, dict[st
 def _noisy_vector(plan: DpPlan, m: MeasureSpec, keys: list[Key], data: dict[Key, dict[str, Any]]) -> list[Any]:
     spec = plan.mechanisms[m.mechanism]
     meas = vector_measurement(plan.noise, spec.integer, spec.record.scale)
+    name = "units" if m.kind == "units" else m.column
     column: list[int] | list[float]
     if spec.integer:
-        column = [_int(data.get(k, {}).get(m.column)) for k in keys]
+        column = [_int(data.get(k, {}).get(name)) for k in keys]
     else:
-        column = [_number(data.get(k, {}).get(m.column)) for k in keys]
+        column = [_number(data.get(k, {}).get(name)) for k in keys]
     return list(meas(column)) if column else []
 
 

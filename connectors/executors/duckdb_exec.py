@@ -29,8 +29,9 @@ class DuckDBExecutor:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
         try:
             cur = self._con.execute(sql, list(params))
-            names = [d[0] for d in cur.description or []]
-            return names, [tuple(r) for r in cur.fetchall()]
+            if cur.description is None:
+                return [], []
+            return [d[0] for d in cur.description], [tuple(r) for r in cur.fetchall()]
         except duckdb.Error as exc:
             raise UpstreamError(f"DuckDB rejected the query: {exc}", code="upstream_error") from exc
 

@@ -28,7 +28,9 @@ class PostgresExecutor:
                 if self._read_only:
                     cur.execute("SET TRANSACTION READ ONLY")
                 cur.execute(sql, list(params) or None)
-                names = [d.name for d in cur.description or []]
+                if cur.description is None:  # a statement without a result set
+                    return [], []
+                names = [d.name for d in cur.description]
                 return names, [tuple(r) for r in cur.fetchall()]
         except psycopg.Error as exc:
             raise UpstreamError(f"PostgreSQL rejected the query: {exc}", code="upstream_error") from exc

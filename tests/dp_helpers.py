@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from sqlglot import exp, parse_one
 from sqlglot.optimizer.qualify import qualify
 

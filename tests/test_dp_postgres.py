@@ -74,7 +74,7 @@ def test_join_sum_avg_with_row_bounding(pg):
 
 
 def test_partition_selection_and_quantile_run_on_postgres(pg):
-    _, res, ex = run_pg("SELECT e.campaign, COUNT(DISTINCT e.customer_id) AS people FROM "
+    _, res, _ = run_pg("SELECT e.campaign, COUNT(DISTINCT e.customer_id) AS people FROM "
                         "{p}marketing.campaign_events e GROUP BY e.campaign ORDER BY people DESC LIMIT 3", pg,
                         eps="1")
     assert len(res.rows) == 3 and res.charge.delta > 0

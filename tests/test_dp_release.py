@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from dp_helpers import column, demo_duckdb, duck, halfwidths, run  # noqa: F401  (fixtures)
+from dp_helpers import column, halfwidths, run
 
 from privgate.engine.dp import BoundsPolicy, release
 

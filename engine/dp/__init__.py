@@ -17,12 +17,14 @@ from __future__ import annotations
 from .cache import InMemoryReleaseCache, ReleaseCache, release_key
 from .config import BoundsPolicy
 from .errors import DpError, UpstreamError
+from .flow import ChargeSink, DpBudget, answer, budget_from_obligation
 from .model import Charge, DpPlan, DpResult, Mechanism, ResultColumn
 from .planner import normalized_sql, plan_query
 from .ports import Executor
 from .release import release
 
 __all__ = [
-    "BoundsPolicy", "Charge", "DpError", "DpPlan", "DpResult", "Executor", "InMemoryReleaseCache", "Mechanism",
-    "ReleaseCache", "ResultColumn", "UpstreamError", "normalized_sql", "plan_query", "release", "release_key",
+    "BoundsPolicy", "Charge", "ChargeSink", "DpBudget", "DpError", "DpPlan", "DpResult", "Executor",
+    "InMemoryReleaseCache", "Mechanism", "ReleaseCache", "ResultColumn", "UpstreamError", "answer",
+    "budget_from_obligation", "normalized_sql", "plan_query", "release", "release_key",
 ]

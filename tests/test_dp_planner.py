@@ -69,7 +69,15 @@ def test_one_row_per_unit_tables_skip_row_bounding(demo_catalog):
     assert "ROW_NUMBER" not in p.sql and p.charge.mechanisms[0].sensitivity == "L1=1"
     joined = plan("SELECT c.country, COUNT(*) FROM sales.customers c JOIN sales.orders o "
                   "ON o.customer_id = c.customer_id GROUP BY c.country", demo_catalog)
-    assert (joined.l0, joined.linf) == (4, 10) and "ROW_NUMBER" in joined.sql
+    # country is a per-person attribute (customers: one row per unit, joined on it): one group per person
+    assert (joined.l0, joined.linf) == (1, 10) and "pgdp_gn" not in joined.sql
+    assert joined.charge.mechanisms[0].sensitivity == "L1=10"
+    mixed = plan("SELECT c.country, o.status, COUNT(*) FROM sales.customers c JOIN sales.orders o "
+                 "ON o.customer_id = c.customer_id GROUP BY c.country, o.status", demo_catalog)
+    assert mixed.l0 == 4 and "pgdp_gn <= 4" in mixed.sql
+    public_side = plan("SELECT p.category, COUNT(*) FROM sales.orders o JOIN products.products p "
+                       "ON p.product_id = o.product_id GROUP BY p.category", demo_catalog)
+    assert public_side.l0 == 4
 
 
 def test_global_aggregate_has_one_group_per_person(demo_catalog):

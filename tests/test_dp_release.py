@@ -150,3 +150,12 @@ def test_results_serialize_with_accuracy_beside_values(demo_catalog, duck):
     assert set(rec) == {"segment", "n", "n_halfwidth", "n_swamped"}
     assert math.isfinite(rec["n_halfwidth"])
     assert '"mechanisms"' in res.model_dump_json()
+
+
+def test_per_person_keys_need_no_group_bounding_and_lose_nothing(demo_catalog, duck):
+    plan, _, res = run("SELECT c.country, COUNT(DISTINCT o.customer_id) AS people, COUNT(*) AS n FROM sales.orders o "
+                       "JOIN sales.customers c ON c.customer_id = o.customer_id GROUP BY c.country", demo_catalog,
+                       duck, eps=BIG, policy=BoundsPolicy(linf=1000))
+    assert plan.l0 == 1
+    buyers, orders = duck.execute("SELECT COUNT(DISTINCT customer_id), COUNT(*) FROM sales.orders")[1][0]
+    assert abs(sum(column(res, "people")) - buyers) <= 8 and abs(sum(column(res, "n")) - orders) <= 8

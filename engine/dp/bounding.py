@@ -83,6 +83,7 @@ class Bounding:
     l0: int
     linf: int
     one_row: bool
+    limit_groups: bool
     per_row: bool
     sum_mode: str
     salt: str
@@ -195,14 +196,14 @@ def build_sql(select: exp.Select, b: Bounding) -> exp.Select:
         ug = ug.group_by(*[g.copy() for g in grouping])
         ctes.append((f"{PREFIX}ug", ug))
         final_from = f"{PREFIX}ug"
-        if b.keys:
+        if b.limit_groups:
             gn = exp.Window(this=exp.RowNumber(), partition_by=[_col(f"{PREFIX}unit")],
                             order=exp.Order(expressions=[exp.Ordered(this=_col(f"{PREFIX}h"))]))
             ctes.append((f"{PREFIX}l0", exp.select(exp.Star(), exp.alias_(gn, f"{PREFIX}gn")).from_(final_from)))
             final_from = f"{PREFIX}l0"
         final = exp.select(*[k.copy() for k in key_cols], *_clipped_sums(b),
                            exp.alias_(exp.Count(this=exp.Star()), f"{PREFIX}units")).from_(final_from)
-        if b.keys:
+        if b.limit_groups:
             final = final.where(exp.LTE(this=_col(f"{PREFIX}gn"), expression=exp.Literal.number(b.l0)))
     if b.keys:
         final = final.group_by(*[k.copy() for k in key_cols])

@@ -35,7 +35,10 @@ class BoundsPolicy(BaseModel):
     noise: Noise = Field(default="laplace", description="laplace: pure ε-DP; gaussian: zCDP converted to (ε, δ)")
     selection_weight: float = Field(default=1.0, gt=0, description="share of ε for partition selection, "
                                     "relative to weight 1 per released aggregate")
-    quantile_candidates: int = Field(default=32, ge=2, le=512, description="evenly spaced candidates per quantile")
+    quantile_candidates: int = Field(default=48, ge=3, le=512, description="candidates per quantile")
+    quantile_grid: Literal["log", "linear"] = Field(
+        default="log", description="log: geometric spacing (relative accuracy) when the lower bound is >= 0; "
+                                   "linear: evenly spaced between the bounds")
     swamp_share: float = Field(default=1.0, gt=0, description="flag a cell when its 95% half-width exceeds this "
                                "share of its absolute value")
     gaussian_delta_share: float = Field(default=0.5, gt=0, lt=1, description="share of δ for the Gaussian mechanisms "

@@ -116,9 +116,21 @@ def _purpose(m: MeasureSpec) -> str:
             "quantile": f"QUANTILE({m.value_sql}, {m.alpha})"}[m.kind]
 
 
-def _candidates(lo: float, hi: float, k: int) -> tuple[float, ...]:
+def _candidates(lo: float, hi: float, k: int, grid: str = "linear") -> tuple[float, ...]:
+    """Quantile candidates from the declared bounds only (never from the data).
+
+    The log grid keeps relative accuracy for skewed non-negative columns (amounts, durations):
+    ``lo``, then geometric steps from ``hi / 10**4`` (or lo if larger) up to ``hi``.
+    """
     if lo == hi:
         return (lo, hi + 1.0)
+    if grid == "log" and lo >= 0 and hi > 0:
+        start = max(lo, hi / 10**4) if lo > 0 else hi / 10**4
+        n = k - 1 if lo < start else k
+        ratio = (hi / start) ** (1 / (n - 1))
+        geo = [round(start * ratio**i, 9) for i in range(n - 1)] + [hi]
+        out = ([lo] if lo < start else []) + geo
+        return tuple(sorted(set(out)))
     step = (hi - lo) / (k - 1)
     return (*(round(lo + i * step, 12) for i in range(k - 1)), hi)
 
@@ -146,7 +158,10 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
                       code="dp_no_privacy_unit")
     shape = read_shape(tree, info)
     one_row = info.one_row_per_unit
-    l0 = 1 if (one_row or not shape.keys) else policy.l0
+    # A person falls into one group only when there are no keys, or every key is an attribute of a
+    # one-row-per-person table joined on the unit (e.g. customers.country): then l0 = 1 exactly.
+    single_group = one_row or not shape.keys or all(k.per_unit for k in shape.keys)
+    l0 = 1 if single_group else policy.l0
     linf = 1 if one_row else policy.linf
     has_selection = any(k.domain is None for k in shape.keys)
     if not has_selection and shape.keys and math.prod(len(k.domain or ()) for k in shape.keys) > MAX_PUBLIC_CELLS:
@@ -231,6 +246,7 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
     bounding = Bounding(unit=info.unit, keys=tuple(k.expr for k in shape.keys),
                         domains=tuple(k.domain for k in shape.keys), values=tuple(values),
                         measures=tuple(final_measures), value_index=value_index, l0=l0, linf=linf, one_row=one_row,
+                        limit_groups=not single_group,
                         per_row=per_row, sum_mode=policy.sum_mode, salt=salt)
     try:
         sql = build_sql(tree, bounding).sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
@@ -240,6 +256,8 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
     notes = []
     if one_row:
         notes.append("one row per privacy unit: no row bounding needed (l0 = linf = 1)")
+    elif single_group and shape.keys:
+        notes.append("every GROUP BY key is a per-person attribute: one group per person (l0 = 1)")
     return DpPlan(
         sql=sql, dialect=dialect,
         keys=tuple(KeySpec(name=k.name, sql=k.sql, domain=k.domain) for k in shape.keys),
@@ -270,6 +288,6 @@ def _replace(m: MeasureSpec, **changes: object) -> MeasureSpec:
 def _with_candidates(m: MeasureSpec, policy: BoundsPolicy) -> MeasureSpec:
     if m.kind != "quantile" or m.bounds is None:
         return m
-    cands = _candidates(m.bounds[0], m.bounds[1], policy.quantile_candidates)
+    cands = _candidates(m.bounds[0], m.bounds[1], policy.quantile_candidates, policy.quantile_grid)
     assert all(a < b for a, b in pairwise(cands))
     return _replace(m, candidates=cands, score_weights=score_weights(cands, m.alpha or 0.5))

@@ -35,6 +35,7 @@ class Key:
     sql: str
     name: str
     domain: tuple[str | int, ...] | None
+    per_unit: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,9 @@ def read_shape(select: exp.Select, info: SelectInfo) -> Shape:
                           "group by a coarser attribute (e.g. country, segment)", code="dp_group_by_unit")
         origin = info.origin(expr) if isinstance(expr, exp.Column) else None
         domain = origin.column.public_keys if origin is not None else None
-        keys.append(Key(expr, expr.sql(), names.get(expr.sql(), expr.alias_or_name or expr.sql()), domain))
+        cols = list(expr.find_all(exp.Column))
+        per_unit = bool(cols) and all(info.one_value_per_unit(c) for c in cols)
+        keys.append(Key(expr, expr.sql(), names.get(expr.sql(), expr.alias_or_name or expr.sql()), domain, per_unit))
     key_sqls = {k.sql: i for i, k in enumerate(keys)}
     aggs: dict[str, Aggregate] = {}
     outputs: list[tuple[str, str, int]] = []

@@ -55,6 +55,11 @@ class SelectInfo:
         src = self.sources.get(col.table.lower()) if col.table else None
         return src.columns.get(col.name.lower()) if src else None
 
+    def one_value_per_unit(self, col: exp.Column) -> bool:
+        """True when col comes from a one-row-per-unit source joined on the unit: constant per person."""
+        src = self.sources.get(col.table.lower()) if col.table else None
+        return bool(src and not src.public and src.one_row_per_unit)
+
     def is_unit(self, col: exp.Column) -> bool:
         src = self.sources.get(col.table.lower()) if col.table else None
         return bool(src and not src.public and col.name.lower() in src.unit_columns)

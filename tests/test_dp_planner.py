@@ -141,6 +141,8 @@ DENIALS = [
     ("SELECT COUNT(*) FROM products.products", "dp_no_privacy_unit", "public"),
     ("SELECT status, COUNT(*) FROM sales.orders GROUP BY ROLLUP (status)", "dp_unsupported_clause", "ROLLUP"),
     ("SELECT COUNT(*) OVER () FROM sales.orders", "dp_unsupported_clause", "window"),
+    ("WITH pgdp_src AS (SELECT customer_id FROM sales.orders) SELECT COUNT(*) FROM pgdp_src",
+     "dp_unsupported_statement", "reserved"),
 ]
 
 
@@ -178,3 +180,10 @@ def test_supported_shapes_plan(demo_catalog):
     for sql in shapes:
         p = plan(sql, demo_catalog)
         assert p.charge.epsilon <= Decimal("1.0"), sql
+
+
+def test_analyst_where_cannot_bypass_the_added_filters(demo_catalog):
+    p = plan("SELECT status, COUNT(*) FROM sales.orders WHERE amount > 5 OR quantity = 1 GROUP BY status",
+             demo_catalog)
+    assert ('WHERE (("orders"."amount" > 5 OR "orders"."quantity" = 1) AND NOT "orders"."customer_id" IS NULL) '
+            'AND "orders"."status" IN (') in p.sql

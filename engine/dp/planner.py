@@ -149,6 +149,9 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
     if not eps > 0 or not 0 <= dlt < 1:
         raise DpError(f"invalid DP budget epsilon={eps} delta={dlt}; need epsilon > 0 and 0 <= delta < 1",
                       code="dp_invalid_budget")
+    if any(isinstance(n, exp.Identifier) and n.name.lower().startswith(PREFIX) for n in tree.walk()):
+        raise DpError(f"names starting with {PREFIX!r} are reserved for privgate's bounding stages; rename them",
+                      code="dp_unsupported_statement")
     if not isinstance(tree, exp.Select):
         raise DpError("only one SELECT (no UNION/INTERSECT/EXCEPT, no DML) can run under DP; aggregate one SELECT",
                       code="dp_unsupported_statement")

@@ -18,6 +18,9 @@ from pathlib import Path
 
 import pytest
 
+# DP fixtures (demo DuckDB warehouse, executors) live in tests/dp_helpers.py.
+pytest_plugins = ("dp_helpers",)
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CATALOG = ROOT / "examples" / "demo" / "catalog"
 CONFIG = ROOT / "privgate.yaml"

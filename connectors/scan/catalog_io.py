@@ -29,8 +29,9 @@ from .sources import ColumnInfo, TableRef
 
 def _yaml() -> YAML:
     y = YAML(typ="rt")
-    y.width = 110
+    y.width = 4096  # never re-wrap lines people wrote
     y.preserve_quotes = True
+    y.brace_single_entry_mapping_in_flow_sequence = True  # keep `[{entity: PERSON}]` as people wrote it
     y.indent(mapping=2, sequence=4, offset=2)
     return y
 

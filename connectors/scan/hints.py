@@ -50,7 +50,7 @@ class HintMatcher:
         # Longest phrases first so the evidence names the most specific hint.
         self._positive = {e: sorted(set(ps), key=len, reverse=True) for e, ps in table.items()}
         self._cancel = {e: [split_words(p) for p in ps] for e, ps in rules.negative_phrases.items()}
-        self._negative = sorted({split_words(p) for p in rules.negative}, key=len, reverse=True)
+        self._negative = sorted({split_words(p) for p in rules.negative}, key=lambda p: (-len(p), p))
 
     def match(self, column_name: str) -> NameHints:
         words = split_words(column_name)

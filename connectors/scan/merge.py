@@ -24,10 +24,10 @@ def _is_scan_suggestion(tag: CommentedMap) -> bool:
 
 
 def scan_findings(column: CommentedMap) -> list[Finding]:
-    """The scan's suggestions as stored in the catalog (for columns that were not re-analysed)."""
+    """The column's standing tags (all but rejected ones) for a column that was not re-analysed."""
     out = []
     for tag in column.get("pii") or ():
-        if _is_scan_suggestion(tag):
+        if tag.get("status", "confirmed") != "rejected":
             conf = float(tag.get("confidence", 1.0))
             out.append(Finding(entity=str(tag["entity"]), confidence=conf, level="pii",
                                evidence=dict(tag.get("evidence") or {})))

@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from pathlib import Path
 
 from privgate.engine.errors import ScanError
@@ -32,10 +31,15 @@ ProgressCallback = Callable[[str, int, int], None]
 """Called after each column with (table, columns done, columns total)."""
 
 
-@lru_cache(maxsize=4)
+_ANALYZERS: dict[tuple[str, bool], ValueAnalyzer] = {}
+
+
 def shared_analyzer(rules: PiiRules, use_ner: bool = True) -> ValueAnalyzer:
     """One analyzer per rules pack and process: building Presidio's registry takes about a second."""
-    return ValueAnalyzer(rules, use_ner=use_ner)
+    key = (rules.revision, use_ner)
+    if key not in _ANALYZERS:
+        _ANALYZERS[key] = ValueAnalyzer(rules, use_ner=use_ner)
+    return _ANALYZERS[key]
 
 
 def fingerprint(column_type: str, values: Sequence[str], rules_revision: str, sample: int) -> str:

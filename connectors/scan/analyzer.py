@@ -80,7 +80,8 @@ class _NameHintsInstead(ContextAwareEnhancer):
 
 def _registry(rules: PiiRules) -> RecognizerRegistry:
     settings = rules.settings
-    gaz = load_gazetteers(settings.gazetteer.min_city_population, settings.gazetteer.common_last_name_rank)
+    g = settings.gazetteer
+    gaz = load_gazetteers(g.min_city_population, g.common_last_name_rank, g.alternate_names_min_population)
     recognizers: list[EntityRecognizer] = [
         OfflineEmailRecognizer(),
         PhoneRecognizer(supported_regions=settings.phone_regions, leniency=settings.phone_leniency),
@@ -126,7 +127,7 @@ class ValueAnalyzer:
             log.info("free-text NER enabled with spaCy model package %s", self.ner_model)
 
     def analyze(self, values: Sequence[str], *, free_text: bool = False) -> list[Hit]:
-        """Entities per row; overlapping results in one row keep the higher-scoring (e-mail over URL)."""
+        """Entities found per row (several per row when they do not nest)."""
         if not values:
             return []
         clean = [v.replace("\r", " ").replace("\n", " ") for v in values]
@@ -146,11 +147,11 @@ class ValueAnalyzer:
             by_row.setdefault(row, []).append((r.start, r.end, r.score, r.entity_type, recognizer_name(r)))
         hits: list[Hit] = []
         for row, found in by_row.items():
-            kept: list[tuple[int, int]] = []
-            for start, end, score, entity, rec in sorted(found, key=lambda f: (-f[2], f[0] - f[1])):
-                if any(start < k_end and k_start < end for k_start, k_end in kept):
+            for start, end, score, entity, rec in found:
+                # A result inside a longer one is part of it: the domain in an e-mail is no URL, the
+                # surname in a street address no person. Equal spans (Jackson: name or city) both stay.
+                if any(s <= start and end <= e and e - s > end - start for s, e, _, _, _ in found):
                     continue
-                kept.append((start, end))
                 hits.append(Hit(row=row, entity=entity, score=score, recognizer=rec))
         return hits
 

@@ -151,7 +151,10 @@ def decide(obs: Observation, hints: NameHints, *, kind: ValueKind, row_count: in
     findings: list[Finding] = []
     for entity, c in conf.items():
         if hints.negative:
-            c -= settings.hints.negative_penalty
+            # A negative name suppresses weak evidence; values that match almost every row still win
+            # (e-mails in a column called `amount` are e-mails).
+            ratio = float(str(evidence[entity].get("hit_ratio", 0.0)))
+            c -= settings.hints.negative_penalty * min(1.0, 2 * (1 - ratio))
         if low_card:
             c *= settings.low_cardinality.factor
         c = round(min(1.0, max(0.0, c)), 3)

@@ -62,8 +62,9 @@ class BirthDates(_R):
 
 
 class GazetteerSettings(_R):
-    min_city_population: Literal[500, 1000, 5000, 15000] = 5000
+    min_city_population: Literal[500, 1000, 5000, 15000] = 1000
     common_last_name_rank: int = Field(default=5000, ge=1)
+    alternate_names_min_population: int = Field(default=100_000, ge=0)
 
 
 class ScanSettings(_R):

@@ -9,12 +9,72 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 
-FIRST = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-         "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen"]
-LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-        "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin"]
-CITIES = ["Berlin", "Madrid", "Chicago", "Houston", "Phoenix", "Lyon", "Hamburg", "Seattle", "Denver", "Boston",
-          "Dallas", "Austin", "Toronto", "Vancouver", "Munich", "Milan", "Naples", "Porto", "Lisbon", "Dublin"]
+FIRST = [
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+]
+LAST = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+]
+CITIES = [
+    "Berlin",
+    "Madrid",
+    "Chicago",
+    "Houston",
+    "Phoenix",
+    "Lyon",
+    "Hamburg",
+    "Seattle",
+    "Denver",
+    "Boston",
+    "Dallas",
+    "Austin",
+    "Toronto",
+    "Vancouver",
+    "Munich",
+    "Milan",
+    "Naples",
+    "Porto",
+    "Lisbon",
+    "Dublin",
+]
 STREETS = ["Main", "Oak", "Pine", "Maple", "Cedar", "Elm", "Washington", "Lake", "Hill", "Park"]
 TYPES = ["St", "Ave", "Road", "Blvd", "Lane", "Drive", "Court", "Way"]
 
@@ -30,9 +90,26 @@ def _luhn_card(rng: random.Random) -> str:
 
 def customers(n: int = 200, seed: int = 7) -> dict[str, list[object]]:
     rng = random.Random(seed)
-    rows: dict[str, list[object]] = {k: [] for k in (
-        "customer_id", "full_name", "email", "phone", "ssn", "birth_date", "street_address", "city",
-        "card_number", "ip_address", "segment", "amount", "order_ref", "status", "consent_marketing")}
+    rows: dict[str, list[object]] = {
+        k: []
+        for k in (
+            "customer_id",
+            "full_name",
+            "email",
+            "phone",
+            "ssn",
+            "birth_date",
+            "street_address",
+            "city",
+            "card_number",
+            "ip_address",
+            "segment",
+            "amount",
+            "order_ref",
+            "status",
+            "consent_marketing",
+        )
+    }
     for i in range(n):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         rows["customer_id"].append(1000 + i)
@@ -53,14 +130,31 @@ def customers(n: int = 200, seed: int = 7) -> dict[str, list[object]]:
     return rows
 
 
-EXPECTED = {"full_name": {"PERSON"}, "email": {"EMAIL_ADDRESS"}, "phone": {"PHONE_NUMBER"}, "ssn": {"US_SSN"},
-            "birth_date": {"DATE_OF_BIRTH"}, "street_address": {"LOCATION"}, "city": {"LOCATION"},
-            "card_number": {"CREDIT_CARD"}, "ip_address": {"IP_ADDRESS"}, "customer_id": set(), "segment": set(),
-            "amount": set(), "order_ref": set(), "status": set(), "consent_marketing": set()}
+EXPECTED = {
+    "full_name": {"PERSON"},
+    "email": {"EMAIL_ADDRESS"},
+    "phone": {"PHONE_NUMBER"},
+    "ssn": {"US_SSN"},
+    "birth_date": {"DATE_OF_BIRTH"},
+    "street_address": {"LOCATION"},
+    "city": {"LOCATION"},
+    "card_number": {"CREDIT_CARD"},
+    "ip_address": {"IP_ADDRESS"},
+    "customer_id": set(),
+    "segment": set(),
+    "amount": set(),
+    "order_ref": set(),
+    "status": set(),
+    "consent_marketing": set(),
+}
 
 
-DUCK_TYPES = {"customer_id": "BIGINT", "birth_date": "DATE", "amount": "DECIMAL(10,2)",
-              "consent_marketing": "BOOLEAN"}
+DUCK_TYPES = {
+    "customer_id": "BIGINT",
+    "birth_date": "DATE",
+    "amount": "DECIMAL(10,2)",
+    "consent_marketing": "BOOLEAN",
+}
 
 
 def write_duckdb(con: object, relation: str, rows: dict[str, list[object]]) -> None:
@@ -69,5 +163,7 @@ def write_duckdb(con: object, relation: str, rows: dict[str, list[object]]) -> N
     ddl = ", ".join(f'"{c}" {DUCK_TYPES.get(c, "VARCHAR")}' for c in cols)
     con.execute(f"CREATE TABLE {relation} ({ddl})")  # type: ignore[attr-defined]
     marks = ", ".join("?" for _ in cols)
-    con.executemany(f"INSERT INTO {relation} VALUES ({marks})",  # type: ignore[attr-defined]
-                    list(zip(*(rows[c] for c in cols), strict=True)))
+    con.executemany(
+        f"INSERT INTO {relation} VALUES ({marks})",  # type: ignore[attr-defined]
+        list(zip(*(rows[c] for c in cols), strict=True)),
+    )

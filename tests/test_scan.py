@@ -10,18 +10,17 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
+import privgate.connectors.scan as scan_pkg
 import pytest
 import yaml
-from scan_data import EXPECTED, customers, write_duckdb
-
-import privgate.connectors.scan as scan_pkg
 from privgate.connectors.scan import review, scan
 from privgate.connectors.scan.analyzer import SEPARATOR
 from privgate.connectors.scan.catalog_io import CatalogDocs
 from privgate.connectors.scan.hints import HintMatcher, split_words
 from privgate.connectors.scan.rules import default_rules
 from privgate.connectors.scan.scanner import ColumnClassifier, shared_analyzer
-from privgate.engine.errors import CatalogError
+from privgate.engine.errors import CatalogError, ConfigError
+from scan_data import EXPECTED, customers, write_duckdb
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "demo" / "catalog"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -56,20 +55,37 @@ def entities(report: scan_pkg.ScanReport, level: str = "pii") -> dict[str, set[s
 
 def test_public_api_is_pinned() -> None:
     assert sorted(scan_pkg.__all__) == [
-        "ColumnResult", "DiffEntry", "Finding", "PiiRules", "ProgressCallback", "ReviewReport", "RichProgress",
-        "ScanIssue", "ScanReport", "ScanStats", "Suggestion", "default_rules", "load_pii_rules", "review", "scan"]
+        "ColumnResult",
+        "DiffEntry",
+        "Finding",
+        "PiiRules",
+        "ProgressCallback",
+        "ReviewReport",
+        "RichProgress",
+        "ScanIssue",
+        "ScanReport",
+        "ScanStats",
+        "Suggestion",
+        "default_rules",
+        "load_pii_rules",
+        "review",
+        "scan",
+    ]
 
 
-@pytest.mark.parametrize(("name", "positive", "negative"), [
-    ("status", {}, ("status",)),                      # no `us` substring hint
-    ("customerEmailAddress", {"EMAIL_ADDRESS": "email address"}, ()),
-    ("order_id", {}, ("order id", "id", "order")),
-    ("product_name", {}, ()),                         # negative phrase cancels PERSON
-    ("zip_code", {"LOCATION": "zip code"}, ()),       # `code` is part of the positive phrase
-    ("address_id", {}, ("id",)),
-    ("trust_score", {}, ("score",)),
-    ("col_17", {}, ()),
-])
+@pytest.mark.parametrize(
+    ("name", "positive", "negative"),
+    [
+        ("status", {}, ("status",)),  # no `us` substring hint
+        ("customerEmailAddress", {"EMAIL_ADDRESS": "email address"}, ()),
+        ("order_id", {}, ("order id", "id", "order")),
+        ("product_name", {}, ()),  # negative phrase cancels PERSON
+        ("zip_code", {"LOCATION": "zip code"}, ()),  # `code` is part of the positive phrase
+        ("address_id", {}, ("id",)),
+        ("trust_score", {}, ("score",)),
+        ("col_17", {}, ()),
+    ],
+)
 def test_name_hints_match_whole_words(name: str, positive: dict[str, str], negative: tuple[str, ...]) -> None:
     rules = default_rules()
     hints = HintMatcher(rules.hints, rules.recognizers.recognizers).match(name)
@@ -103,7 +119,9 @@ def test_free_text_finds_names_and_emails(classifier: ColumnClassifier) -> None:
     texts = []
     for i in range(60):
         if i % 3 == 0:
-            texts.append(f"Customer Mary Johnson called about order {i}, please write to mjohnson{i}@example.org soon")
+            texts.append(
+                f"Customer Mary Johnson called about order {i}, please write to mjohnson{i}@example.org soon"
+            )
         else:
             texts.append(f"The parcel number {i} arrived late and the box was damaged during the delivery")
     findings, _ = classifier.classify("body", texts, kind="text", row_count=60, today=NOW.date())
@@ -134,7 +152,9 @@ def test_scan_duckdb_tags_pii_columns(warehouse: Path) -> None:
         assert got[column] == expected, column
     email = next(c for c in report.columns if c.column == "email")
     ev = email.findings[0].evidence
-    assert ev["recognizers"] == ["OfflineEmailRecognizer"] and ev["hit_ratio"] == 1.0 and ev["sample_size"] > 0
+    assert (
+        ev["recognizers"] == ["OfflineEmailRecognizer"] and ev["hit_ratio"] == 1.0 and ev["sample_size"] > 0
+    )
     assert ev["name_hint"] == "email"
     skipped = next(c for c in report.columns if c.column == "consent_marketing")
     assert skipped.status == "skipped"
@@ -142,15 +162,29 @@ def test_scan_duckdb_tags_pii_columns(warehouse: Path) -> None:
     assert json.loads(report.to_json())["stats"]["columns"] == len(EXPECTED)
 
 
-def test_no_sampled_value_leaks_into_outputs_logs_or_catalog(warehouse: Path, catalog: Path,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_no_sampled_value_leaks_into_outputs_logs_or_catalog(
+    warehouse: Path, catalog: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     report = scan(str(warehouse), catalog_dir=catalog, now=NOW)
     outputs = report.to_json() + report.render_table(width=400) + caplog.text
     outputs += "".join(p.read_text() for p in catalog.glob("*.yaml"))
     data = customers()
-    leaked = {str(v) for col in ("full_name", "email", "phone", "ssn", "street_address", "card_number",
-                                 "ip_address", "order_ref") for v in data[col] if str(v) in outputs}
+    leaked = {
+        str(v)
+        for col in (
+            "full_name",
+            "email",
+            "phone",
+            "ssn",
+            "street_address",
+            "card_number",
+            "ip_address",
+            "order_ref",
+        )
+        for v in data[col]
+        if str(v) in outputs
+    }
     assert leaked == set()
 
 
@@ -174,18 +208,23 @@ def test_catalog_write_back_rescan_and_review(warehouse: Path, catalog: Path) ->
     pending = review(catalog)
     ids = {s.id for s in pending.pending}
     assert "sales.customers.card_number:CREDIT_CARD" in ids
-    done = review(catalog, confirm=["sales.customers.card_number:CREDIT_CARD"],
-                  reject=["sales.customers.ip_address"])
-    assert dict(done.decided) == {"sales.customers.card_number:CREDIT_CARD": "confirmed",
-                                  "sales.customers.ip_address:IP_ADDRESS": "rejected"}
+    done = review(
+        catalog, confirm=["sales.customers.card_number:CREDIT_CARD"], reject=["sales.customers.ip_address"]
+    )
+    assert dict(done.decided) == {
+        "sales.customers.card_number:CREDIT_CARD": "confirmed",
+        "sales.customers.ip_address:IP_ADDRESS": "rejected",
+    }
     with pytest.raises(CatalogError) as err:
         review(catalog, confirm=["sales.customers.nope:PERSON"])
     assert err.value.code == "catalog_suggestion_not_found"
 
     # the data changes: card numbers become amounts, IPs stay IPs; human decisions survive
     con = duckdb.connect(str(warehouse))
-    con.execute("UPDATE sales.customers SET card_number = CAST(customer_id * 3 AS VARCHAR), "
-                "ip_address = ip_address || '' , city = 'Hamburg'")
+    con.execute(
+        "UPDATE sales.customers SET card_number = CAST(customer_id * 3 AS VARCHAR), "
+        "ip_address = ip_address || '' , city = 'Hamburg'"
+    )
     con.close()
     third = scan(str(warehouse), catalog_dir=catalog, now=NOW)
     assert {c.column for c in third.columns if c.status == "analyzed"} == {"card_number", "city"}
@@ -193,7 +232,9 @@ def test_catalog_write_back_rescan_and_review(warehouse: Path, catalog: Path) ->
     cols = {c["name"]: c for c in doc["tables"][0]["columns"]}
     assert cols["card_number"]["pii"] == [{**cols["card_number"]["pii"][0], "status": "confirmed"}]
     assert [t["status"] for t in cols["ip_address"]["pii"]] == ["rejected"]
-    assert not any(d.column == "card_number" for d in third.diff)  # a confirmed tag is not the scan's to withdraw
+    assert not any(
+        d.column == "card_number" for d in third.diff
+    )  # a confirmed tag is not the scan's to withdraw
     assert "# The sales data product" in (catalog / "sales.yaml").read_text()  # comments survive
 
 
@@ -230,11 +271,16 @@ def test_csv_and_parquet_files_with_bad_and_empty_tables(tmp_path: Path) -> None
     con.close()
     (folder / "broken.parquet").write_bytes(b"this is not parquet")
     report = scan(str(folder), now=NOW)
-    assert {(e.table, e.code) for e in report.errors} == {("broken", "scan_table_unreadable"),
-                                                           ("empty", "scan_empty_table")}
+    assert {(e.table, e.code) for e in report.errors} == {
+        ("broken", "scan_table_unreadable"),
+        ("empty", "scan_empty_table"),
+    }
     for table in ("people", "people_pq"):
-        got = {c.column: {f.entity for f in c.findings if f.level == "pii"} for c in report.columns
-               if c.table == table}
+        got = {
+            c.column: {f.entity for f in c.findings if f.level == "pii"}
+            for c in report.columns
+            if c.table == table
+        }
         assert got["email"] == {"EMAIL_ADDRESS"} and got["ssn"] == {"US_SSN"}, table
         assert got["amount"] == set() and got["status"] == set()
     single = scan(str(folder / "people.csv"), tables=["people", "missing"], now=NOW)
@@ -245,20 +291,27 @@ def test_csv_and_parquet_files_with_bad_and_empty_tables(tmp_path: Path) -> None
 def test_unsupported_types_are_reported_and_the_table_goes_on(tmp_path: Path) -> None:
     path = tmp_path / "odd.duckdb"
     con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE t AS SELECT 'a' || i || '@example.com' AS email, [i, i] AS pair, "
-                "'\\x00'::BLOB AS raw FROM range(30) r(i)")
+    con.execute(
+        "CREATE TABLE t AS SELECT 'a' || i || '@example.com' AS email, [i, i] AS pair, "
+        "'\\x00'::BLOB AS raw FROM range(30) r(i)"
+    )
     con.close()
     report = scan(str(path), now=NOW)
-    assert {(e.column, e.code) for e in report.errors} == {("pair", "scan_unsupported_type"),
-                                                            ("raw", "scan_unsupported_type")}
+    assert {(e.column, e.code) for e in report.errors} == {
+        ("pair", "scan_unsupported_type"),
+        ("raw", "scan_unsupported_type"),
+    }
     assert entities(report)["email"] == {"EMAIL_ADDRESS"}
 
 
-@pytest.mark.parametrize(("url", "code"), [
-    ("/nonexistent/warehouse.duckdb", "scan_source_unreachable"),
-    ("mysql://somewhere/db", "scan_source_unsupported"),
-    ("/nonexistent/folder.csv", "scan_source_unreachable"),
-])
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("/nonexistent/warehouse.duckdb", "scan_source_unreachable"),
+        ("mysql://somewhere/db", "scan_source_unsupported"),
+        ("/nonexistent/folder.csv", "scan_source_unreachable"),
+    ],
+)
 def test_bad_sources_become_clear_errors(url: str, code: str) -> None:
     report = scan(url, now=NOW)
     assert [e.code for e in report.errors] == [code]
@@ -270,3 +323,24 @@ def test_progress_callback_counts_columns(warehouse: Path) -> None:
     scan(str(warehouse), progress=lambda t, d, n: seen.append((t, d, n)), now=NOW)
     assert seen[-1] == ("sales.customers", len(EXPECTED), len(EXPECTED))
     assert [d for _, d, _ in seen] == list(range(1, len(EXPECTED) + 1))
+
+
+def test_free_text_ner_uses_a_local_spacy_model_only_for_free_text(tmp_path: Path) -> None:
+    """NER wiring with a real spaCy pipeline built here (entity ruler), loaded from a folder."""
+    import spacy
+
+    from privgate.connectors.scan.analyzer import ValueAnalyzer
+
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns([{"label": "PERSON", "pattern": [{"LOWER": "zorblat"}, {"LOWER": "quux"}]}])  # type: ignore[attr-defined]
+    model_dir = tmp_path / "model"
+    nlp.to_disk(model_dir)
+    analyzer = ValueAnalyzer(default_rules(), ner_model=str(model_dir))
+    prose = ["the ticket was opened by zorblat quux yesterday evening"]
+    assert {h.entity for h in analyzer.analyze(prose, free_text=True)} == {"PERSON"}
+    assert {h.recognizer for h in analyzer.analyze(prose, free_text=True)} == {"SpacyRecognizer"}
+    assert analyzer.analyze(prose, free_text=False) == []  # structured path never runs NER
+    with pytest.raises(ConfigError) as err:
+        ValueAnalyzer(default_rules(), ner_model="en_core_web_nonexistent")
+    assert err.value.code == "config_ner_model_missing"

@@ -14,14 +14,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from privgate.connectors.scan import scan
 from psycopg import sql
 from scan_data import EXPECTED, customers
 
-from privgate.connectors.scan import scan
-
 PG_URL = os.environ.get("PRIVGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-PG_TYPES = {"customer_id": "bigint", "birth_date": "date", "amount": "numeric(10,2)", "consent_marketing": "boolean"}
+PG_TYPES = {
+    "customer_id": "bigint",
+    "birth_date": "date",
+    "amount": "numeric(10,2)",
+    "consent_marketing": "boolean",
+}
 
 pytestmark = pytest.mark.service
 
@@ -39,13 +43,20 @@ def pg_schema() -> Iterator[str]:
     cols = list(rows)
     with con.cursor() as cur:
         cur.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        cur.execute(sql.SQL("CREATE TABLE {} ({})").format(
-            sql.Identifier(schema, "customers"),
-            sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(PG_TYPES.get(c, "text")))
-                               for c in cols)))
-        cur.executemany(sql.SQL("INSERT INTO {} VALUES ({})").format(
-            sql.Identifier(schema, "customers"), sql.SQL(", ").join(sql.Placeholder() * len(cols))),
-            list(zip(*(rows[c] for c in cols), strict=True)))
+        cur.execute(
+            sql.SQL("CREATE TABLE {} ({})").format(
+                sql.Identifier(schema, "customers"),
+                sql.SQL(", ").join(
+                    sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(PG_TYPES.get(c, "text"))) for c in cols
+                ),
+            )
+        )
+        cur.executemany(
+            sql.SQL("INSERT INTO {} VALUES ({})").format(
+                sql.Identifier(schema, "customers"), sql.SQL(", ").join(sql.Placeholder() * len(cols))
+            ),
+            list(zip(*(rows[c] for c in cols), strict=True)),
+        )
         cur.execute(sql.SQL("CREATE TABLE {} (id int)").format(sql.Identifier(schema, "nothing")))
     try:
         yield schema
@@ -58,7 +69,9 @@ def pg_schema() -> Iterator[str]:
 def test_postgres_scan_tags_pii_and_rescan_is_a_no_op(pg_schema: str, tmp_path: Path) -> None:
     catalog = tmp_path / "catalog"
     catalog.mkdir()
-    report = scan(PG_URL, tables=[f"{pg_schema}.customers", f"{pg_schema}.nothing"], catalog_dir=catalog, now=NOW)
+    report = scan(
+        PG_URL, tables=[f"{pg_schema}.customers", f"{pg_schema}.nothing"], catalog_dir=catalog, now=NOW
+    )
     assert [(e.table, e.code) for e in report.errors] == [(f"{pg_schema}.nothing", "scan_empty_table")]
     got = {c.column: {f.entity for f in c.findings if f.level == "pii"} for c in report.columns}
     assert got == EXPECTED

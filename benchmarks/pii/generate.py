@@ -63,14 +63,20 @@ def kinds(seed: int) -> list[Kind]:
         Kind("client_ipv6", p({"IP_ADDRESS"}), "VARCHAR", lambda f, r: f.ipv6()),
         Kind("street_address", p({"LOCATION"}), "VARCHAR", lambda f, r: f.street_address()),
         Kind("city", p({"LOCATION"}), "VARCHAR", _city(cities)),
-        Kind("birth_date", p({"DATE_OF_BIRTH"}), "DATE",
-             lambda f, r: f.date_between(start_date=date(1940, 1, 1), end_date=date(2006, 12, 31))),
+        Kind(
+            "birth_date",
+            p({"DATE_OF_BIRTH"}),
+            "DATE",
+            lambda f, r: f.date_between(start_date=date(1940, 1, 1), end_date=date(2006, 12, 31)),
+        ),
         Kind("support_note", p({"PERSON", "EMAIL_ADDRESS"}), "VARCHAR", _note),
         # look-alikes that are not PII
         Kind("order_id", p(), "BIGINT", lambda f, r: r.randint(10**6, 10**9)),
         Kind("amount", p(), "DECIMAL(12,2)", lambda f, r: Decimal(f"{r.uniform(1, 99_999_999):.2f}")),
         Kind("sku", p(), "VARCHAR", lambda f, r: f.bothify("???-#####").upper()),
-        Kind("created_at", p(), "TIMESTAMP", lambda f, r: f.date_time_between(start_date=START, end_date=END)),
+        Kind(
+            "created_at", p(), "TIMESTAMP", lambda f, r: f.date_time_between(start_date=START, end_date=END)
+        ),
         Kind("status", p(), "VARCHAR", lambda f, r: r.choice(["placed", "shipped", "delivered", "returned"])),
         Kind("reference_number", p(), "VARCHAR", lambda f, r: str(r.randint(10**9, 10**10 - 1))),
         Kind("quantity", p(), "INTEGER", lambda f, r: r.randint(1, 20)),
@@ -79,9 +85,9 @@ def kinds(seed: int) -> list[Kind]:
         Kind("country_code", p(), "VARCHAR", lambda f, r: f.country_code()),
         Kind("checksum", p(), "VARCHAR", lambda f, r: f.sha1()),
         Kind("discount_rate", p(), "DOUBLE", lambda f, r: round(r.random(), 4)),
-        Kind("company", p(), "VARCHAR", lambda f, r: f.company()),          # "Johnson, Smith and Brown"
+        Kind("company", p(), "VARCHAR", lambda f, r: f.company()),  # "Johnson, Smith and Brown"
         Kind("job_title", p(), "VARCHAR", lambda f, r: f.job()),
-        Kind("color_name", p(), "VARCHAR", lambda f, r: f.color_name()),    # Rose, Violet, Olive ...
+        Kind("color_name", p(), "VARCHAR", lambda f, r: f.color_name()),  # Rose, Violet, Olive ...
     ]
 
 

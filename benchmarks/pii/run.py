@@ -22,7 +22,6 @@ from pathlib import Path
 from generate import VARIANTS, generate
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.nlp_engine import NoOpNlpEngine
-
 from privgate.connectors.scan import scan
 from privgate.connectors.scan.analyzer import installed_ner_model
 from privgate.connectors.scan.recognizers import OfflineEmailRecognizer
@@ -33,8 +32,9 @@ HERE = Path(__file__).resolve().parent
 CRITICAL = ("EMAIL_ADDRESS", "PHONE_NUMBER", "US_SSN", "CREDIT_CARD", "IP_ADDRESS", "IBAN_CODE", "PERSON")
 
 
-def score(predicted: dict[str, dict[str, set[str]]], truth: dict[str, dict[str, frozenset[str]]],
-          universe: set[str]) -> dict[str, object]:
+def score(
+    predicted: dict[str, dict[str, set[str]]], truth: dict[str, dict[str, frozenset[str]]], universe: set[str]
+) -> dict[str, object]:
     correct = total = 0
     counts: dict[str, Counter[str]] = {}
     missed: list[str] = []
@@ -57,12 +57,18 @@ def score(predicted: dict[str, dict[str, set[str]]], truth: dict[str, dict[str, 
         p = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 0.0
         r = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 0.0
         per_entity[e] = {"precision": round(p, 3), "recall": round(r, 3), **c}
-    return {"columns": total, "accuracy": round(correct / total, 4), "per_entity": per_entity,
-            "missed_critical": missed, "wrong": wrong}
+    return {
+        "columns": total,
+        "accuracy": round(correct / total, 4),
+        "per_entity": per_entity,
+        "missed_critical": missed,
+        "wrong": wrong,
+    }
 
 
-def baseline(db: Path, tables: list[str], sample: int, universe: set[str]) -> tuple[dict[str, dict[str, set[str]]],
-                                                                                  float, int]:
+def baseline(
+    db: Path, tables: list[str], sample: int, universe: set[str]
+) -> tuple[dict[str, dict[str, set[str]]], float, int]:
     nlp = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
     registry = RecognizerRegistry()
     registry.load_predefined_recognizers(nlp_engine=nlp)
@@ -103,8 +109,13 @@ def main() -> int:
     truth = generate(db, rows=args.rows, tables=args.tables)
     universe = set(default_rules().settings.written_entities)
     scan(str(db), tables=["honest.t1"], sample=10)  # warm-up: build Presidio's registry and gazetteers once
-    results: dict[str, object] = {"sample": args.sample, "rows": args.rows, "tables_per_variant": args.tables,
-                                  "ner_model": installed_ner_model(), "python": platform.python_version()}
+    results: dict[str, object] = {
+        "sample": args.sample,
+        "rows": args.rows,
+        "tables_per_variant": args.tables,
+        "ner_model": installed_ner_model(),
+        "python": platform.python_version(),
+    }
     variants = {}
     for variant in VARIANTS:
         tables = [t for t in truth if t.startswith(variant + ".")]
@@ -114,15 +125,22 @@ def main() -> int:
         for c in report.columns:
             predicted.setdefault(c.table, {})[c.column] = {f.entity for f in c.findings if f.level == "pii"}
         s = score(predicted, truth, universe)
-        s.update(seconds=report.stats.seconds, columns_per_s=round(report.stats.columns / report.stats.seconds, 1),
-                 values=report.stats.values_analyzed,
-                 values_per_s=round(report.stats.values_analyzed / report.stats.seconds, 1))
+        s.update(
+            seconds=report.stats.seconds,
+            columns_per_s=round(report.stats.columns / report.stats.seconds, 1),
+            values=report.stats.values_analyzed,
+            values_per_s=round(report.stats.values_analyzed / report.stats.seconds, 1),
+        )
         variants[variant] = s
     base_tables = [f"honest.t{i + 1}" for i in range(args.baseline_tables)]
     pred, seconds, values = baseline(db, base_tables, args.sample, universe)
     b = score(pred, truth, universe)
-    b.update(seconds=round(seconds, 2), columns_per_s=round(b["columns"] / seconds, 2),  # type: ignore[operator]
-             values=values, values_per_s=round(values / seconds, 1))
+    b.update(
+        seconds=round(seconds, 2),
+        columns_per_s=round(b["columns"] / seconds, 2),  # type: ignore[operator]
+        values=values,
+        values_per_s=round(values / seconds, 1),
+    )
     results["variants"] = variants
     results["baseline"] = b
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -137,17 +155,25 @@ def render(r: dict[str, object]) -> str:
     lines = [
         "# PII scan benchmark",
         "",
-        f"`python benchmarks/pii/run.py` — {r['tables_per_variant']} seeded tables x 29 column kinds per naming "
-        f"variant, {r['rows']} rows each, {r['sample']}-value samples, NER model: {r['ner_model'] or 'none'}, "
-        f"2-core machine, Python {r['python']}. Baseline: Presidio AnalyzerEngine (default recognizers, no NLP "
-        "model) per value + majority vote, same run, honest tables only (it ignores column names).",
+        f"`python benchmarks/pii/run.py` — {r['tables_per_variant']} seeded tables x 29 column kinds per "
+        f"naming variant, {r['rows']} rows each, {r['sample']}-value samples, "
+        f"NER model: {r['ner_model'] or 'none'}, 2-core machine, Python {r['python']}. "
+        "Baseline: Presidio AnalyzerEngine (default recognizers, no NLP model) per value + majority vote, "
+        "same run, honest tables only (it ignores column names).",
         "",
         "| | honest names | misleading names | meaningless names | naive baseline |",
         "|---|---|---|---|---|",
-        "| column accuracy | " + " | ".join(f"{v[x]['accuracy']:.1%}" for x in VARIANTS) + f" | {b['accuracy']:.1%} |",
-        "| columns/s | " + " | ".join(f"{v[x]['columns_per_s']}" for x in VARIANTS) + f" | {b['columns_per_s']} |",
-        "| values/s | " + " | ".join(f"{v[x]['values_per_s']}" for x in VARIANTS) + f" | {b['values_per_s']} |",
-        "| critical columns missed | " + " | ".join(str(len(v[x]["missed_critical"])) for x in VARIANTS)  # type: ignore[arg-type]
+        "| column accuracy | "
+        + " | ".join(f"{v[x]['accuracy']:.1%}" for x in VARIANTS)
+        + f" | {b['accuracy']:.1%} |",
+        "| columns/s | "
+        + " | ".join(f"{v[x]['columns_per_s']}" for x in VARIANTS)
+        + f" | {b['columns_per_s']} |",
+        "| values/s | "
+        + " | ".join(f"{v[x]['values_per_s']}" for x in VARIANTS)
+        + f" | {b['values_per_s']} |",
+        "| critical columns missed | "
+        + " | ".join(str(len(v[x]["missed_critical"])) for x in VARIANTS)  # type: ignore[arg-type]
         + f" | {len(b['missed_critical'])} |",  # type: ignore[arg-type]
         "",
         "Per-entity precision / recall (column level):",

@@ -13,8 +13,10 @@ built for free-text columns only; the model is loaded from site-packages and nev
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import spacy.util
 from presidio_analyzer import (
@@ -28,7 +30,6 @@ from presidio_analyzer import (
 from presidio_analyzer import predefined_recognizers as presidio_recognizers
 from presidio_analyzer.nlp_engine import NlpArtifacts, NoOpNlpEngine, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer, SpacyRecognizer
-
 from privgate.engine.errors import ConfigError
 
 from .gazetteers import load_gazetteers
@@ -69,12 +70,21 @@ class _NameHintsInstead(ContextAwareEnhancer):
     """
 
     def __init__(self) -> None:
-        super().__init__(context_similarity_factor=0.0, min_score_with_context_similarity=0.0,
-                         context_prefix_count=0, context_suffix_count=0)
+        super().__init__(
+            context_similarity_factor=0.0,
+            min_score_with_context_similarity=0.0,
+            context_prefix_count=0,
+            context_suffix_count=0,
+        )
 
-    def enhance_using_context(self, text: str, raw_results: list[RecognizerResult], nlp_artifacts: NlpArtifacts,
-                              recognizers: list[EntityRecognizer], context: list[str] | None = None
-                              ) -> list[RecognizerResult]:
+    def enhance_using_context(
+        self,
+        text: str,
+        raw_results: list[RecognizerResult],
+        nlp_artifacts: NlpArtifacts,
+        recognizers: list[EntityRecognizer],
+        context: list[str] | None = None,
+    ) -> list[RecognizerResult]:
         return raw_results
 
 
@@ -90,11 +100,14 @@ def _registry(rules: PiiRules) -> RecognizerRegistry:
         StreetAddressRecognizer(),
     ]
     for name in settings.presidio_recognizers:
-        cls = getattr(presidio_recognizers, name, None)
+        cls: Any = getattr(presidio_recognizers, name, None)
         if not (isinstance(cls, type) and issubclass(cls, EntityRecognizer)):
-            raise ConfigError(f"rules/pii/scan.yaml: presidio_recognizers: unknown recognizer {name!r}",
-                              code="config_rules_invalid")
-        recognizers.append(cls())
+            raise ConfigError(
+                f"rules/pii/scan.yaml: presidio_recognizers: unknown recognizer {name!r}",
+                code="config_rules_invalid",
+            )
+        factory: Callable[[], EntityRecognizer] = cls  # Presidio's predefined ones need no arguments
+        recognizers.append(factory())
     recognizers.extend(rule_recognizer(spec) for spec in rules.recognizers.recognizers)
     return RecognizerRegistry(recognizers=recognizers, supported_languages=["en"])
 
@@ -107,20 +120,33 @@ def installed_ner_model() -> str | None:
 class ValueAnalyzer:
     """Builds the engines once; ``analyze`` maps Presidio results back to sampled rows."""
 
-    def __init__(self, rules: PiiRules, *, use_ner: bool = True) -> None:
+    def __init__(self, rules: PiiRules, *, use_ner: bool = True, ner_model: str | None = None) -> None:
+        """``ner_model``: a spaCy model package name or a model folder; by default the first installed
+        package of ``NER_MODELS``. Nothing is ever downloaded."""
         self.rules = rules
         nlp = NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
-        self._engine = AnalyzerEngine(registry=_registry(rules), nlp_engine=nlp, supported_languages=["en"],
-                                      context_aware_enhancer=_NameHintsInstead())
+        self._engine = AnalyzerEngine(
+            registry=_registry(rules),
+            nlp_engine=nlp,
+            supported_languages=["en"],
+            context_aware_enhancer=_NameHintsInstead(),
+        )
         self._batch = BatchAnalyzerEngine(self._engine)
-        self.ner_model = installed_ner_model() if use_ner else None
+        self.ner_model = (ner_model or installed_ner_model()) if use_ner else None
         self._ner_batch: BatchAnalyzerEngine | None = None
         if self.ner_model is not None:
-            # Guarded by is_package above: SpacyNlpEngine would otherwise try to download the model.
+            if not (spacy.util.is_package(self.ner_model) or Path(self.ner_model).is_dir()):
+                # SpacyNlpEngine would try to download a missing model: refuse instead.
+                raise ConfigError(
+                    f"spaCy model {self.ner_model!r} is not installed; install its package or "
+                    "scan without NER",
+                    code="config_ner_model_missing",
+                )
             ner_registry = _registry(rules)
             ner_registry.add_recognizer(SpacyRecognizer(supported_entities=["PERSON", "LOCATION"]))
             engine = AnalyzerEngine(
-                registry=ner_registry, supported_languages=["en"],
+                registry=ner_registry,
+                supported_languages=["en"],
                 nlp_engine=SpacyNlpEngine(models=[{"lang_code": "en", "model_name": self.ner_model}]),
             )
             self._ner_batch = BatchAnalyzerEngine(engine)
@@ -138,7 +164,9 @@ class ValueAnalyzer:
             starts.append(pos)
             pos += len(v) + len(SEPARATOR)
         batch = self._ner_batch if free_text and self._ner_batch is not None else self._batch
-        results = batch.analyze_iterator([text], language="en", score_threshold=self.rules.settings.min_score)[0]
+        results = batch.analyze_iterator(
+            [text], language="en", score_threshold=self.rules.settings.min_score
+        )[0]
         by_row: dict[int, list[tuple[int, int, float, str, str]]] = {}
         for r in results:
             row = _row_of(starts, r.start)

@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from privgate.engine.catalog import Catalog
+from privgate.engine.errors import CatalogError
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
-from privgate.engine.catalog import Catalog
-from privgate.engine.errors import CatalogError
 
 from .sources import ColumnInfo, TableRef
 
@@ -75,8 +74,7 @@ class CatalogDocs:
     def catalog(self) -> Catalog:
         """Validate the documents as they are now."""
         try:
-            return Catalog.model_validate(
-                {"domains": [_domain_dict(doc, p) for p, doc in self.docs.items()]})
+            return Catalog.model_validate({"domains": [_domain_dict(doc, p) for p, doc in self.docs.items()]})
         except ValidationError as exc:
             raise CatalogError(f"catalog {self.directory} is invalid: {exc}", code="catalog_invalid") from exc
 
@@ -110,7 +108,9 @@ class CatalogDocs:
             if doc is None:
                 path = self.directory / f"{domain}.yaml"
                 doc = CommentedMap(domain=domain, owner="unassigned", tables=CommentedSeq())
-                doc.yaml_set_start_comment(f"Created by `privgate scan`: assign an owner for domain {domain}.")
+                doc.yaml_set_start_comment(
+                    f"Created by `privgate scan`: assign an owner for domain {domain}."
+                )
                 self.docs[path] = doc
                 self._original[path] = ""
             if doc.get("tables") is None:

@@ -108,8 +108,15 @@ def is_free_text(obs: Observation, settings: ScanSettings) -> bool:
     return obs.values > 0 and obs.mean_chars >= ft.min_mean_chars and obs.mean_words >= ft.min_mean_words
 
 
-def decide(obs: Observation, hints: NameHints, *, kind: ValueKind, row_count: int | None, today: date,
-           settings: ScanSettings) -> list[Finding]:
+def decide(
+    obs: Observation,
+    hints: NameHints,
+    *,
+    kind: ValueKind,
+    row_count: int | None,
+    today: date,
+    settings: ScanSettings,
+) -> list[Finding]:
     """Entities at ``pii`` or ``possible`` level, most confident first."""
     free_text = is_free_text(obs, settings)
     conf: dict[str, float] = {}
@@ -131,10 +138,13 @@ def decide(obs: Observation, hints: NameHints, *, kind: ValueKind, row_count: in
         if entity in hints.positive:
             c += settings.hints.boost
         conf[entity] = c
-        evidence[entity] = {"recognizers": sorted(st.recognizers), "hit_ratio": round(ratio, 3),
-                            "mean_score": round(mean, 3)}
+        evidence[entity] = {
+            "recognizers": sorted(st.recognizers),
+            "hit_ratio": round(ratio, 3),
+            "mean_score": round(mean, 3),
+        }
     date_ratio = obs.dates / n
-    for entity, phrase in hints.positive.items():
+    for entity in hints.positive:
         if entity in conf or entity not in settings.written_entities:
             continue
         if entity in settings.hints.date_entities and obs.values and date_ratio >= 0.8:
@@ -146,8 +156,12 @@ def decide(obs: Observation, hints: NameHints, *, kind: ValueKind, row_count: in
     if "DATE_OF_BIRTH" not in conf and _looks_like_birth_dates(obs, today, settings):
         conf["DATE_OF_BIRTH"] = settings.birth_dates.confidence
         evidence["DATE_OF_BIRTH"] = {"recognizers": ["birth-date range"], "hit_ratio": round(date_ratio, 3)}
-    low_card = (not free_text and row_count is not None and 0 < obs.values <= settings.low_cardinality.max_distinct
-                and row_count >= obs.values * settings.low_cardinality.min_rows_per_value)
+    low_card = (
+        not free_text
+        and row_count is not None
+        and 0 < obs.values <= settings.low_cardinality.max_distinct
+        and row_count >= obs.values * settings.low_cardinality.min_rows_per_value
+    )
     findings: list[Finding] = []
     for entity, c in conf.items():
         if hints.negative:
@@ -158,8 +172,13 @@ def decide(obs: Observation, hints: NameHints, *, kind: ValueKind, row_count: in
         if low_card:
             c *= settings.low_cardinality.factor
         c = round(min(1.0, max(0.0, c)), 3)
-        level: Level | None = ("pii" if c >= settings.thresholds.pii
-                               else "possible" if c >= settings.thresholds.possible else None)
+        level: Level | None = (
+            "pii"
+            if c >= settings.thresholds.pii
+            else "possible"
+            if c >= settings.thresholds.possible
+            else None
+        )
         if level is None:
             continue
         ev = dict(evidence[entity])
@@ -174,8 +193,9 @@ def decide(obs: Observation, hints: NameHints, *, kind: ValueKind, row_count: in
     findings.sort(key=lambda f: (-f.confidence, f.entity))
     if not free_text and findings:
         # One kind of value per structured column: runners-up stay only if independently certain.
-        findings = findings[:1] + [f for f in findings[1:] if f.level == "pii"
-                                   and float(str(f.evidence.get("hit_ratio", 0))) >= 0.5]
+        findings = findings[:1] + [
+            f for f in findings[1:] if f.level == "pii" and float(str(f.evidence.get("hit_ratio", 0))) >= 0.5
+        ]
     return findings
 
 

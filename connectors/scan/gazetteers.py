@@ -32,8 +32,11 @@ def _census(name: str) -> list[str]:
 
 
 @lru_cache(maxsize=4)
-def load_gazetteers(min_city_population: int = 1000, common_last_name_rank: int = 5000,
-                    alternate_names_min_population: int = 100_000) -> Gazetteers:
+def load_gazetteers(
+    min_city_population: int = 1000,
+    common_last_name_rank: int = 5000,
+    alternate_names_min_population: int = 100_000,
+) -> Gazetteers:
     """Load the lists once; names are lower-cased, places keyed by their lower-cased full name.
 
     Big cities also go in under their Latin-script alternate names (München for Munich); smaller
@@ -47,7 +50,9 @@ def load_gazetteers(min_city_population: int = 1000, common_last_name_rank: int 
     for city in cities.values():
         places.add(city["name"].lower())
         if city.get("population", 0) >= alternate_names_min_population:
-            places.update(a.lower() for a in city.get("alternatenames") or () if len(a) >= 4 and _LATIN.match(a))
+            places.update(
+                a.lower() for a in city.get("alternatenames") or () if len(a) >= 4 and _LATIN.match(a)
+            )
     for country in json.loads((data / "countries.json").read_text(encoding="utf-8")).values():
         places.add(country["name"].lower())
     for state in json.loads((data / "us_states.json").read_text(encoding="utf-8")).values():

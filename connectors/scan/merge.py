@@ -20,7 +20,7 @@ CHANGE_EPSILON = 0.01
 
 
 def _is_scan_suggestion(tag: CommentedMap) -> bool:
-    return tag.get("source", "manual") == "scan" and tag.get("status", "confirmed") == "suggested"
+    return bool(tag.get("source", "manual") == "scan" and tag.get("status", "confirmed") == "suggested")
 
 
 def scan_findings(column: CommentedMap) -> list[Finding]:
@@ -29,15 +29,22 @@ def scan_findings(column: CommentedMap) -> list[Finding]:
     for tag in column.get("pii") or ():
         if tag.get("status", "confirmed") != "rejected":
             conf = float(tag.get("confidence", 1.0))
-            out.append(Finding(entity=str(tag["entity"]), confidence=conf, level="pii",
-                               evidence=dict(tag.get("evidence") or {})))
+            out.append(
+                Finding(
+                    entity=str(tag["entity"]),
+                    confidence=conf,
+                    level="pii",
+                    evidence=dict(tag.get("evidence") or {}),
+                )
+            )
     possible = ((column.get("scan") or {}).get("possible")) or ()
     out.extend(Finding(entity=str(e), confidence=0.0, level="possible", evidence={}) for e in possible)
     return out
 
 
-def merge_column(column: CommentedMap, findings: Sequence[Finding], *, table: str, fingerprint: str,
-                 scanned_at: str) -> list[DiffEntry]:
+def merge_column(
+    column: CommentedMap, findings: Sequence[Finding], *, table: str, fingerprint: str, scanned_at: str
+) -> list[DiffEntry]:
     name = str(column["name"])
     tags = list(column.get("pii") or ())
     human = {str(t["entity"]) for t in tags if not _is_scan_suggestion(t)}
@@ -49,22 +56,38 @@ def merge_column(column: CommentedMap, findings: Sequence[Finding], *, table: st
         if f.level != "pii" or f.entity in human:
             continue
         new_entities.add(f.entity)
-        tag = CommentedMap(entity=f.entity, source="scan", confidence=round(f.confidence, 2), status="suggested")
+        tag = CommentedMap(
+            entity=f.entity, source="scan", confidence=round(f.confidence, 2), status="suggested"
+        )
         evidence = CommentedMap(**{k: v for k, v in f.evidence.items()}, scanned_at=scanned_at)
         evidence.fa.set_flow_style()
         tag["evidence"] = evidence
         kept.append(tag)
         if f.entity not in old:
-            diff.append(DiffEntry(table=table, column=name, entity=f.entity, change="new",
-                                  new_confidence=tag["confidence"]))
+            diff.append(
+                DiffEntry(
+                    table=table, column=name, entity=f.entity, change="new", new_confidence=tag["confidence"]
+                )
+            )
         elif abs(old[f.entity] - tag["confidence"]) >= CHANGE_EPSILON:
-            diff.append(DiffEntry(table=table, column=name, entity=f.entity, change="changed",
-                                  old_confidence=old[f.entity], new_confidence=tag["confidence"]))
+            diff.append(
+                DiffEntry(
+                    table=table,
+                    column=name,
+                    entity=f.entity,
+                    change="changed",
+                    old_confidence=old[f.entity],
+                    new_confidence=tag["confidence"],
+                )
+            )
         else:
             # Same suggestion: keep the stored tag so an unchanged decision does not rewrite the file.
             kept[-1] = next(t for t in tags if _is_scan_suggestion(t) and str(t["entity"]) == f.entity)
-    diff.extend(DiffEntry(table=table, column=name, entity=e, change="withdrawn", old_confidence=c)
-                for e, c in old.items() if e not in new_entities)
+    diff.extend(
+        DiffEntry(table=table, column=name, entity=e, change="withdrawn", old_confidence=c)
+        for e, c in old.items()
+        if e not in new_entities
+    )
     if kept != tags or diff:
         block(column)
         seq = CommentedSeq(kept)
@@ -77,7 +100,11 @@ def merge_column(column: CommentedMap, findings: Sequence[Finding], *, table: st
         state["possible"] = possible
     state.fa.set_flow_style()
     previous = column.get("scan")
-    if previous is None or previous.get("fingerprint") != fingerprint or list(previous.get("possible") or []) != possible:
+    if (
+        previous is None
+        or previous.get("fingerprint") != fingerprint
+        or list(previous.get("possible") or []) != possible
+    ):
         block(column)
         column["scan"] = state
     return diff

@@ -13,8 +13,12 @@ class RichProgress:
 
     def __init__(self, console: Console | None = None) -> None:
         self._progress = Progress(
-            TextColumn("scanning {task.fields[table]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=console or Console(stderr=True), transient=True,
+            TextColumn("scanning {task.fields[table]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console or Console(stderr=True),
+            transient=True,
         )
         self._task = self._progress.add_task("scan", total=None, table="")
 
@@ -22,8 +26,9 @@ class RichProgress:
         self._progress.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._progress.stop()
 
     def __call__(self, table: str, done: int, total: int) -> None:

@@ -13,25 +13,45 @@ from typing import Any
 import regex
 import tldextract
 import usaddress
-from presidio_analyzer import AnalysisExplanation, LocalRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import (
+    AnalysisExplanation,
+    LocalRecognizer,
+    Pattern,
+    PatternRecognizer,
+    RecognizerResult,
+)
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import EmailRecognizer
 
 from .gazetteers import Gazetteers
 from .rules import RecognizerSpec
 
-_WORD = r"\p{Lu}[\p{Ll}\p{Lu}'’.\-]*"
+_WORD = r"\p{Lu}[\p{Ll}\p{Lu}'\u2019.\-]*"  # letters, apostrophes (O'Neil, O\u2019Neil), dots, hyphens
 _PARTICLE = r"(?:am|an|de|del|der|di|du|la|le|los|las|sur|upon|on|von|van|da|dos|y)"
 _CAPITALISED = regex.compile(rf"(?<![\p{{L}}\d]){_WORD}(?:[ ,]{{1,2}}(?:{_PARTICLE}[ ])?{_WORD}){{0,5}}")
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "dr", "prof", "sir", "mx"})
 _SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv", "md", "phd", "dds", "dvm"})
 _ADDRESS_CANDIDATE = regex.compile(r"(?<![\p{L}\d.,])\d{1,6}[A-Za-z]?(?:[ ]+[\p{L}\d.'#\-]+,?){1,9}")
-_ADDRESS_LABELS = frozenset({
-    "AddressNumber", "AddressNumberSuffix", "StreetNamePreDirectional", "StreetNamePreModifier",
-    "StreetNamePreType", "StreetName", "StreetNamePostType", "StreetNamePostDirectional",
-    "OccupancyType", "OccupancyIdentifier", "SubaddressType", "SubaddressIdentifier", "BuildingName",
-    "PlaceName", "StateName", "ZipCode",
-})
+_ADDRESS_LABELS = frozenset(
+    {
+        "AddressNumber",
+        "AddressNumberSuffix",
+        "StreetNamePreDirectional",
+        "StreetNamePreModifier",
+        "StreetNamePreType",
+        "StreetName",
+        "StreetNamePostType",
+        "StreetNamePostDirectional",
+        "OccupancyType",
+        "OccupancyIdentifier",
+        "SubaddressType",
+        "SubaddressIdentifier",
+        "BuildingName",
+        "PlaceName",
+        "StateName",
+        "ZipCode",
+    }
+)
 
 # Presidio's EmailRecognizer validates domains with tldextract's default extractor, which fetches the
 # public-suffix list over the network on first use; this one only uses the snapshot in the wheel.
@@ -45,12 +65,22 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return _OFFLINE_TLD(pattern_text).fqdn != ""
 
 
-def _result(rec: LocalRecognizer, entity: str, start: int, end: int, score: float, why: str) -> RecognizerResult:
+def _result(
+    rec: LocalRecognizer, entity: str, start: int, end: int, score: float, why: str
+) -> RecognizerResult:
+    name: str = rec.name  # type: ignore[has-type]  # set untyped in Presidio's __init__
     return RecognizerResult(
-        entity_type=entity, start=start, end=end, score=score,
-        analysis_explanation=AnalysisExplanation(recognizer=rec.name, original_score=score, textual_explanation=why),
-        recognition_metadata={RecognizerResult.RECOGNIZER_NAME_KEY: rec.name,
-                              RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec.id},
+        entity_type=entity,
+        start=start,
+        end=end,
+        score=score,
+        analysis_explanation=AnalysisExplanation(
+            recognizer=name, original_score=score, textual_explanation=why
+        ),
+        recognition_metadata={
+            RecognizerResult.RECOGNIZER_NAME_KEY: name,
+            RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec.id,
+        },
     )
 
 
@@ -81,19 +111,28 @@ class PersonGazetteerRecognizer(LocalRecognizer):
     def load(self) -> None:
         """Nothing to load: the gazetteers are passed in, loaded once per process."""
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-                ) -> list[RecognizerResult]:
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for m in _CAPITALISED.finditer(text):
             toks = _tokens(m.group(), m.start())
             found = self._full_names(toks)
             if found:
-                results.extend(_result(self, "PERSON", s, e, sc, "census first and last name")
-                               for s, e, sc in found)
+                results.extend(
+                    _result(self, "PERSON", s, e, sc, "census first and last name") for s, e, sc in found
+                )
                 continue
             core = [t for t in toks if t[0] not in _TITLES and t[0] not in _SUFFIXES]
-            if len(core) == 1 and len(toks) > 1 and toks[0][0] in _TITLES and core[0][0] in self._g.last_names:
-                results.append(_result(self, "PERSON", toks[0][1], core[0][2], 0.6, "title and census surname"))
+            if (
+                len(core) == 1
+                and len(toks) > 1
+                and toks[0][0] in _TITLES
+                and core[0][0] in self._g.last_names
+            ):
+                results.append(
+                    _result(self, "PERSON", toks[0][1], core[0][2], 0.6, "title and census surname")
+                )
             elif len(core) == 1 and _whole_line(text, m.start(), m.end()):
                 word = core[0][0]
                 if word in self._g.first_names:
@@ -134,8 +173,9 @@ class PlaceGazetteerRecognizer(LocalRecognizer):
     def load(self) -> None:
         """Nothing to load: the gazetteers are passed in, loaded once per process."""
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-                ) -> list[RecognizerResult]:
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for m in _CAPITALISED.finditer(text):
             toks = _tokens(m.group(), m.start())
@@ -167,14 +207,18 @@ class StreetAddressRecognizer(LocalRecognizer):
     def load(self) -> None:
         """usaddress ships its trained tagger in the wheel."""
 
-    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-                ) -> list[RecognizerResult]:
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
         results: list[RecognizerResult] = []
         for m in _ADDRESS_CANDIDATE.finditer(text):
             end = self._address_end(m.group())
             if end:
-                results.append(_result(self, "LOCATION", m.start(), m.start() + end, self.SCORE,
-                                       "usaddress street address"))
+                results.append(
+                    _result(
+                        self, "LOCATION", m.start(), m.start() + end, self.SCORE, "usaddress street address"
+                    )
+                )
         return results
 
     @staticmethod
@@ -201,11 +245,18 @@ def rule_recognizer(spec: RecognizerSpec) -> PatternRecognizer:
     """A Presidio PatternRecognizer from a recognizer declared in ``rules/pii/recognizers.yaml``."""
     if spec.kind == "regex":
         return PatternRecognizer(
-            supported_entity=spec.entity, name=spec.name, supported_language="en",
+            supported_entity=spec.entity,
+            name=spec.name,
+            supported_language="en",
             patterns=[Pattern(p.name, p.regex, p.score) for p in spec.patterns],
         )
-    rec = PatternRecognizer(supported_entity=spec.entity, name=spec.name, supported_language="en",
-                            deny_list=list(spec.deny_list), deny_list_score=spec.score)
+    rec = PatternRecognizer(
+        supported_entity=spec.entity,
+        name=spec.name,
+        supported_language="en",
+        deny_list=list(spec.deny_list),
+        deny_list_score=spec.score,
+    )
     return rec
 
 

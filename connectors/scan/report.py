@@ -89,7 +89,9 @@ class ScanReport(_M):
         for head in ("table", "column", "type", "status", "entities (confidence)", "hit ratio", "why"):
             t.add_column(head)
         for c in self.columns:
-            ents = ", ".join(f"{f.entity}{'' if f.level == 'pii' else '?'} ({f.confidence:.2f})" for f in c.findings)
+            ents = ", ".join(
+                f"{f.entity}{'' if f.level == 'pii' else '?'} ({f.confidence:.2f})" for f in c.findings
+            )
             ratio = ", ".join(f"{f.evidence.get('hit_ratio', '')}" for f in c.findings)
             why = "; ".join(_why(f) for f in c.findings) or c.note
             t.add_row(c.table, c.column, c.type, c.status, ents or "-", ratio, why)
@@ -99,15 +101,19 @@ class ScanReport(_M):
             for head in ("table", "column", "entity", "change", "old", "new"):
                 d.add_column(head)
             for e in self.diff:
-                d.add_row(e.table, e.column, e.entity, e.change, _num(e.old_confidence), _num(e.new_confidence))
+                d.add_row(
+                    e.table, e.column, e.entity, e.change, _num(e.old_confidence), _num(e.new_confidence)
+                )
             console.print(d)
         for err in self.errors:
             where = f"{err.table}.{err.column}" if err.column else err.table
             console.print(f"error {err.code}: {where}: {err.message}")
         s = self.stats
-        console.print(f"{s.tables} tables, {s.columns} columns: {s.analyzed} analysed, {s.unchanged} unchanged, "
-                      f"{s.skipped} skipped; {s.values_analyzed} values in {s.seconds:.2f}s "
-                      f"({s.columns_per_second:.1f} columns/s). '?' marks a possible entity (not written).")
+        console.print(
+            f"{s.tables} tables, {s.columns} columns: {s.analyzed} analysed, {s.unchanged} unchanged, "
+            f"{s.skipped} skipped; {s.values_analyzed} values in {s.seconds:.2f}s "
+            f"({s.columns_per_second:.1f} columns/s). '?' marks a possible entity (not written)."
+        )
         for path in self.written:
             console.print(f"wrote {path}")
         return buf.getvalue()
@@ -118,7 +124,8 @@ def _num(v: float | None) -> str:
 
 
 def _why(f: Finding) -> str:
-    parts = [", ".join(str(r) for r in f.evidence.get("recognizers", []) or [])]  # type: ignore[union-attr]
+    found = f.evidence.get("recognizers")
+    parts = [", ".join(map(str, found)) if isinstance(found, list) else ""]
     if "name_hint" in f.evidence:
         parts.append(f"name: {f.evidence['name_hint']}")
     return " + ".join(p for p in parts if p)

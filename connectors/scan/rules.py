@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
 from privgate.engine.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class _R(BaseModel):
@@ -134,7 +133,9 @@ def _read(path: Path | Any, name: str) -> dict[str, Any]:
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"rules/pii/{name}: cannot read: {exc}", code="config_rules_unreadable") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"rules/pii/{name}: expected a mapping at the top level", code="config_rules_invalid")
+        raise ConfigError(
+            f"rules/pii/{name}: expected a mapping at the top level", code="config_rules_invalid"
+        )
     return data
 
 

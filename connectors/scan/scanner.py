@@ -59,8 +59,16 @@ class ColumnClassifier:
         self.analyzer = analyzer
         self.hints = HintMatcher(rules.hints, rules.recognizers.recognizers)
 
-    def classify(self, name: str, values: Sequence[str], *, kind: ValueKind, row_count: int | None,
-                 today: date, hints: NameHints | None = None) -> tuple[list[Finding], int]:
+    def classify(
+        self,
+        name: str,
+        values: Sequence[str],
+        *,
+        kind: ValueKind,
+        row_count: int | None,
+        today: date,
+        hints: NameHints | None = None,
+    ) -> tuple[list[Finding], int]:
         """Findings and the number of values analysed."""
         s = self.rules.settings
         hints = hints or self.hints.match(name)
@@ -77,7 +85,9 @@ class ColumnClassifier:
         findings: list[Finding] = []
         for start in range(0, len(values), s.chunk_size):
             chunk = values[start : start + s.chunk_size]
-            obs.add(chunk, self.analyzer.analyze(chunk, free_text=free_text), strong_score=s.free_text.min_score)
+            obs.add(
+                chunk, self.analyzer.analyze(chunk, free_text=free_text), strong_score=s.free_text.min_score
+            )
             findings = decide(obs, hints, kind=kind, row_count=row_count, today=today, settings=s)
             sig = signature(findings)
             stable = stable + 1 if sig == last else 1
@@ -87,10 +97,19 @@ class ColumnClassifier:
         return findings, obs.values
 
 
-def scan(source_url: str, tables: Sequence[str] | None = None, sample: int = 100,
-         catalog_dir: Path | str | None = None, progress: ProgressCallback | None = None, *,
-         rules: PiiRules | None = None, use_ner: bool = True, now: datetime | None = None,
-         default_domain: str = "scanned", write: bool = True) -> ScanReport:
+def scan(
+    source_url: str,
+    tables: Sequence[str] | None = None,
+    sample: int = 100,
+    catalog_dir: Path | str | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    rules: PiiRules | None = None,
+    use_ner: bool = True,
+    now: datetime | None = None,
+    default_domain: str = "scanned",
+    write: bool = True,
+) -> ScanReport:
     """Scan ``source_url`` and, with ``catalog_dir``, merge suggestions into the catalog there.
 
     ``tables`` restricts the scan (``schema.table`` or a bare table name); ``sample`` is the number
@@ -102,8 +121,12 @@ def scan(source_url: str, tables: Sequence[str] | None = None, sample: int = 100
     started = time.perf_counter()
     now = now or datetime.now(UTC)
     scanned_at = now.replace(microsecond=0).isoformat()
-    base = {"source": _redact(source_url), "scanned_at": scanned_at, "sample": sample,
-            "rules_revision": rules.revision}
+    base = {
+        "source": _redact(source_url),
+        "scanned_at": scanned_at,
+        "sample": sample,
+        "rules_revision": rules.revision,
+    }
     try:
         source = open_source(source_url)
     except ScanError as exc:
@@ -121,8 +144,9 @@ def scan(source_url: str, tables: Sequence[str] | None = None, sample: int = 100
         for ref, columns, rows in plan:
             table_map = docs.ensure_table(ref, columns, default_domain) if docs is not None else None
             for info in columns:
-                result, changes = _scan_column(source, classifier, docs, table_map, ref, info, rows, sample,
-                                               now, scanned_at, issues)
+                result, changes = _scan_column(
+                    source, classifier, docs, table_map, ref, info, rows, sample, now, scanned_at, issues
+                )
                 results.append(result)
                 diff.extend(changes)
                 done += 1
@@ -133,19 +157,35 @@ def scan(source_url: str, tables: Sequence[str] | None = None, sample: int = 100
     written = docs.save() if docs is not None and write else []
     seconds = time.perf_counter() - started
     stats = ScanStats(
-        tables=len({r.table for r in results}), columns=len(results),
+        tables=len({r.table for r in results}),
+        columns=len(results),
         analyzed=sum(r.status == "analyzed" for r in results),
         unchanged=sum(r.status == "unchanged" for r in results),
         skipped=sum(r.status == "skipped" for r in results),
-        values_analyzed=sum(r.values_analyzed for r in results), seconds=round(seconds, 3))
-    log.info("scan of %s: %d columns, %d analysed, %d issues", base["source"], stats.columns, stats.analyzed,
-             len(issues))
-    return ScanReport(**base, ner_model=analyzer.ner_model, columns=tuple(results), errors=tuple(issues),
-                      diff=tuple(diff), written=tuple(str(p) for p in written), stats=stats)
+        values_analyzed=sum(r.values_analyzed for r in results),
+        seconds=round(seconds, 3),
+    )
+    log.info(
+        "scan of %s: %d columns, %d analysed, %d issues",
+        base["source"],
+        stats.columns,
+        stats.analyzed,
+        len(issues),
+    )
+    return ScanReport(
+        **base,
+        ner_model=analyzer.ner_model,
+        columns=tuple(results),
+        errors=tuple(issues),
+        diff=tuple(diff),
+        written=tuple(str(p) for p in written),
+        stats=stats,
+    )
 
 
-def _plan(source: Source, wanted: Sequence[str] | None, issues: list[ScanIssue]
-          ) -> list[tuple[TableRef, list[ColumnInfo], int]]:
+def _plan(
+    source: Source, wanted: Sequence[str] | None, issues: list[ScanIssue]
+) -> list[tuple[TableRef, list[ColumnInfo], int]]:
     """Tables to scan with their columns and (capped) row counts; unreadable or empty ones become issues."""
     try:
         refs = source.tables()
@@ -153,13 +193,18 @@ def _plan(source: Source, wanted: Sequence[str] | None, issues: list[ScanIssue]
         issues.append(ScanIssue(table="*", code=exc.code, message=str(exc)))
         return []
     if wanted:
-        chosen = []
+        chosen: list[TableRef] = []
         for w in wanted:
             low = w.lower()
             match = [r for r in refs if r.qualified.lower() == low or r.name.lower() == low]
             if not match:
-                issues.append(ScanIssue(table=w, code="scan_table_not_found",
-                                        message=f"table {w} is not in {_redact(source.url)}"))
+                issues.append(
+                    ScanIssue(
+                        table=w,
+                        code="scan_table_not_found",
+                        message=f"table {w} is not in {_redact(source.url)}",
+                    )
+                )
             chosen.extend(m for m in match if m not in chosen)
         refs = chosen
     plan = []
@@ -171,39 +216,80 @@ def _plan(source: Source, wanted: Sequence[str] | None, issues: list[ScanIssue]
             issues.append(ScanIssue(table=ref.qualified, code=exc.code, message=str(exc)))
             continue
         if rows == 0:
-            issues.append(ScanIssue(table=ref.qualified, code="scan_empty_table",
-                                    message=f"table {ref.qualified} has no rows: nothing to classify"))
+            issues.append(
+                ScanIssue(
+                    table=ref.qualified,
+                    code="scan_empty_table",
+                    message=f"table {ref.qualified} has no rows: nothing to classify",
+                )
+            )
             continue
         plan.append((ref, columns, rows))
     return plan
 
 
-def _scan_column(source: Source, classifier: ColumnClassifier, docs: CatalogDocs | None, table_map: object,
-                 ref: TableRef, info: ColumnInfo, rows: int, sample: int, now: datetime, scanned_at: str,
-                 issues: list[ScanIssue]) -> tuple[ColumnResult, list[DiffEntry]]:
+def _scan_column(
+    source: Source,
+    classifier: ColumnClassifier,
+    docs: CatalogDocs | None,
+    table_map: object,
+    ref: TableRef,
+    info: ColumnInfo,
+    rows: int,
+    sample: int,
+    now: datetime,
+    scanned_at: str,
+    issues: list[ScanIssue],
+) -> tuple[ColumnResult, list[DiffEntry]]:
     table = ref.qualified
     if info.kind == "unsupported":
-        issues.append(ScanIssue(table=table, column=info.name, code="scan_unsupported_type",
-                                message=f"column type {info.type} cannot be sampled as text; not classified"))
-        return ColumnResult(table=table, column=info.name, type=info.type, status="skipped",
-                            note=f"unsupported type {info.type}"), []
+        issues.append(
+            ScanIssue(
+                table=table,
+                column=info.name,
+                code="scan_unsupported_type",
+                message=f"column type {info.type} cannot be sampled as text; not classified",
+            )
+        )
+        return ColumnResult(
+            table=table,
+            column=info.name,
+            type=info.type,
+            status="skipped",
+            note=f"unsupported type {info.type}",
+        ), []
     if info.kind == "boolean":
-        return ColumnResult(table=table, column=info.name, type=info.type, status="skipped",
-                            note="boolean: cannot hold PII"), []
+        return ColumnResult(
+            table=table, column=info.name, type=info.type, status="skipped", note="boolean: cannot hold PII"
+        ), []
     try:
         values = source.sample(ref, info.name, sample)
     except ScanError as exc:
         issues.append(ScanIssue(table=table, column=info.name, code=exc.code, message=str(exc)))
-        return ColumnResult(table=table, column=info.name, type=info.type, status="skipped",
-                            note="unreadable"), []
+        return ColumnResult(
+            table=table, column=info.name, type=info.type, status="skipped", note="unreadable"
+        ), []
     fp = fingerprint(info.type, values, classifier.rules.revision, sample)
     column_map = docs.column(table_map, info) if docs is not None else None  # type: ignore[arg-type]
     if column_map is not None and (column_map.get("scan") or {}).get("fingerprint") == fp:
-        return ColumnResult(table=table, column=info.name, type=info.type, status="unchanged",
-                            findings=tuple(scan_findings(column_map))), []
-    findings, analysed = classifier.classify(info.name, values, kind=info.kind, row_count=rows, today=now.date())
+        return ColumnResult(
+            table=table,
+            column=info.name,
+            type=info.type,
+            status="unchanged",
+            findings=tuple(scan_findings(column_map)),
+        ), []
+    findings, analysed = classifier.classify(
+        info.name, values, kind=info.kind, row_count=rows, today=now.date()
+    )
     changes = []
     if column_map is not None:
         changes = merge_column(column_map, findings, table=table, fingerprint=fp, scanned_at=scanned_at)
-    return ColumnResult(table=table, column=info.name, type=info.type, status="analyzed",
-                        findings=tuple(findings), values_analyzed=analysed), changes
+    return ColumnResult(
+        table=table,
+        column=info.name,
+        type=info.type,
+        status="analyzed",
+        findings=tuple(findings),
+        values_analyzed=analysed,
+    ), changes

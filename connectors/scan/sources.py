@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import duckdb
 import psycopg
-from psycopg import sql
-
 from privgate.engine.errors import ScanError
+from psycopg import sql
 
 from .decide import ValueKind
 
@@ -85,8 +84,10 @@ def _quote(ident: str) -> str:
 
 def _sample_sql(relation: str, column: str, n: int, placeholder: str = "?") -> tuple[str, list[int]]:
     c = _quote(column)
-    query = (f"SELECT v FROM (SELECT DISTINCT CAST({c} AS TEXT) AS v FROM (SELECT {c} FROM {relation} "
-             f"WHERE {c} IS NOT NULL LIMIT {placeholder}) w) d ORDER BY md5(v) LIMIT {placeholder}")
+    query = (
+        f"SELECT v FROM (SELECT DISTINCT CAST({c} AS TEXT) AS v FROM (SELECT {c} FROM {relation} "
+        f"WHERE {c} IS NOT NULL LIMIT {placeholder}) w) d ORDER BY md5(v) LIMIT {placeholder}"
+    )
     return query, [n * ROW_WINDOW, n]
 
 
@@ -98,7 +99,9 @@ class DuckDBSource:
         try:
             self._con = duckdb.connect(str(path), read_only=True)
         except duckdb.Error as exc:
-            raise ScanError(f"cannot open DuckDB database {path}: {exc}", code="scan_source_unreachable") from exc
+            raise ScanError(
+                f"cannot open DuckDB database {path}: {exc}", code="scan_source_unreachable"
+            ) from exc
 
     def _relation(self, table: TableRef) -> str:
         return f"{_quote(table.schema)}.{_quote(table.name)}" if table.schema else _quote(table.name)
@@ -107,19 +110,27 @@ class DuckDBSource:
         try:
             return self._con.execute(query, params or []).fetchall()
         except duckdb.Error as exc:
-            raise ScanError(f"table {table.qualified}: cannot read: {exc}", code="scan_table_unreadable") from exc
+            raise ScanError(
+                f"table {table.qualified}: cannot read: {exc}", code="scan_table_unreadable"
+            ) from exc
 
     def tables(self) -> list[TableRef]:
         rows = self._con.execute(
             "SELECT table_schema, table_name FROM information_schema.tables "
-            "WHERE table_catalog = current_database() AND table_schema NOT IN ('information_schema', 'pg_catalog') "
-            "ORDER BY 1, 2").fetchall()
+            "WHERE table_catalog = current_database() "
+            "AND table_schema NOT IN ('information_schema', 'pg_catalog') "
+            "ORDER BY 1, 2"
+        ).fetchall()
         return [TableRef(s, t) for s, t in rows]
 
     def columns(self, table: TableRef) -> list[ColumnInfo]:
-        rows = self._run(table, "SELECT column_name, data_type FROM information_schema.columns WHERE "
-                         "table_catalog = current_database() AND table_schema = ? AND table_name = ? "
-                         "ORDER BY ordinal_position", [table.schema, table.name])
+        rows = self._run(
+            table,
+            "SELECT column_name, data_type FROM information_schema.columns WHERE "
+            "table_catalog = current_database() AND table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [table.schema, table.name],
+        )
         if not rows:
             raise ScanError(f"table {table.qualified} not found", code="scan_table_not_found")
         return [ColumnInfo(n, t, value_kind(t)) for n, t in rows]
@@ -143,7 +154,7 @@ class FileSource(DuckDBSource):
     file is an error for that table alone.
     """
 
-    READERS = {".csv": "read_csv", ".tsv": "read_csv", ".parquet": "read_parquet"}
+    READERS: ClassVar[dict[str, str]] = {".csv": "read_csv", ".tsv": "read_csv", ".parquet": "read_parquet"}
 
     def __init__(self, url: str, path: Path) -> None:
         self.url = url
@@ -177,19 +188,23 @@ class PostgresSource:
     def __init__(self, url: str, *, statement_timeout_ms: int = 30_000) -> None:
         self.url = url
         try:
-            self._con = psycopg.connect(url, connect_timeout=5, autocommit=True,
-                                        options=f"-c statement_timeout={statement_timeout_ms} "
-                                                "-c default_transaction_read_only=on")
+            self._con = psycopg.connect(
+                url,
+                connect_timeout=5,
+                autocommit=True,
+                options=f"-c statement_timeout={statement_timeout_ms} -c default_transaction_read_only=on",
+            )
         except psycopg.Error as exc:
-            raise ScanError(f"cannot connect to PostgreSQL at {_redact(url)}: {exc}",
-                            code="scan_source_unreachable") from exc
+            raise ScanError(
+                f"cannot connect to PostgreSQL at {_redact(url)}: {exc}", code="scan_source_unreachable"
+            ) from exc
 
-    def _run(self, table: TableRef | None, query: sql.Composable | str, params: list[Any] | None = None
-             ) -> list[tuple[Any, ...]]:
+    def _run(
+        self, table: TableRef | None, query: sql.SQL | sql.Composed, params: list[Any] | None = None
+    ) -> list[tuple[Any, ...]]:
         try:
             with self._con.cursor() as cur:
-                cur.execute(query if isinstance(query, sql.Composable) else sql.SQL(query),  # type: ignore[arg-type]
-                            params)
+                cur.execute(query, params)
                 return cur.fetchall()
         except psycopg.Error as exc:
             where = f"table {table.qualified}" if table else "PostgreSQL"
@@ -199,15 +214,25 @@ class PostgresSource:
         return sql.Identifier(table.schema or "public", table.name)
 
     def tables(self) -> list[TableRef]:
-        rows = self._run(None, "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema "
-                         "NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg_toast%%' "
-                         "ORDER BY 1, 2")
+        rows = self._run(
+            None,
+            sql.SQL(
+                "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema "
+                "NOT IN ('pg_catalog', 'information_schema') AND table_schema NOT LIKE 'pg_toast%%' "
+                "ORDER BY 1, 2"
+            ),
+        )
         return [TableRef(s, t) for s, t in rows]
 
     def columns(self, table: TableRef) -> list[ColumnInfo]:
-        rows = self._run(table, "SELECT column_name, data_type FROM information_schema.columns WHERE "
-                         "table_schema = %s AND table_name = %s ORDER BY ordinal_position",
-                         [table.schema or "public", table.name])
+        rows = self._run(
+            table,
+            sql.SQL(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE "
+                "table_schema = %s AND table_name = %s ORDER BY ordinal_position"
+            ),
+            [table.schema or "public", table.name],
+        )
         if not rows:
             raise ScanError(f"table {table.qualified} not found", code="scan_table_not_found")
         return [ColumnInfo(n, t, value_kind(t)) for n, t in rows]
@@ -218,9 +243,10 @@ class PostgresSource:
 
     def sample(self, table: TableRef, column: str, n: int) -> list[str]:
         c = sql.Identifier(column)
-        q = sql.SQL("SELECT v FROM (SELECT DISTINCT CAST({c} AS TEXT) AS v FROM (SELECT {c} FROM {rel} "
-                    "WHERE {c} IS NOT NULL LIMIT %s) w) d ORDER BY md5(v) LIMIT %s"
-                    ).format(c=c, rel=self._relation(table))
+        q = sql.SQL(
+            "SELECT v FROM (SELECT DISTINCT CAST({c} AS TEXT) AS v FROM (SELECT {c} FROM {rel} "
+            "WHERE {c} IS NOT NULL LIMIT %s) w) d ORDER BY md5(v) LIMIT %s"
+        ).format(c=c, rel=self._relation(table))
         return [str(r[0]) for r in self._run(table, q, [n * ROW_WINDOW, n])]
 
     def close(self) -> None:
@@ -237,7 +263,7 @@ def _redact(url: str) -> str:
 
 
 def open_source(url: str) -> Source:
-    """Pick the source for a URL or path: ``postgresql://…``, ``duckdb:///path``, ``*.duckdb``, CSV/Parquet."""
+    """Pick the source: ``postgresql://…``, ``duckdb:///path``, ``*.duckdb``, CSV/Parquet file or folder."""
     if url.startswith(("postgresql://", "postgres://")):
         return PostgresSource(url)
     path = Path(url.removeprefix("duckdb://")) if url.startswith("duckdb://") else Path(url)
@@ -247,5 +273,7 @@ def open_source(url: str) -> Source:
         return DuckDBSource(url, path)
     if path.is_dir() or path.suffix.lower() in FileSource.READERS:
         return FileSource(url, path)
-    raise ScanError(f"unsupported source {url!r}: expected postgresql://…, a .duckdb file, or CSV/Parquet "
-                    "files", code="scan_source_unsupported")
+    raise ScanError(
+        f"unsupported source {url!r}: expected postgresql://…, a .duckdb file, or CSV/Parquet files",
+        code="scan_source_unsupported",
+    )

@@ -328,7 +328,6 @@ def test_progress_callback_counts_columns(warehouse: Path) -> None:
 def test_free_text_ner_uses_a_local_spacy_model_only_for_free_text(tmp_path: Path) -> None:
     """NER wiring with a real spaCy pipeline built here (entity ruler), loaded from a folder."""
     import spacy
-
     from privgate.connectors.scan.analyzer import ValueAnalyzer
 
     nlp = spacy.blank("en")

@@ -343,3 +343,17 @@ def test_free_text_ner_uses_a_local_spacy_model_only_for_free_text(tmp_path: Pat
     with pytest.raises(ConfigError) as err:
         ValueAnalyzer(default_rules(), ner_model="en_core_web_nonexistent")
     assert err.value.code == "config_ner_model_missing"
+
+
+def test_rich_progress_bar_draws_and_confirm_all(warehouse: Path, catalog: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    with scan_pkg.RichProgress(Console(file=out, force_terminal=True, width=100)) as bar:
+        scan(str(warehouse), catalog_dir=catalog, progress=bar, now=NOW)
+    assert "sales.customers" in out.getvalue()
+    everything = review(catalog, confirm_all=True)
+    assert everything.pending == () and {s for _, s in everything.decided} == {"confirmed"}
+    assert review(catalog).pending == ()

@@ -357,3 +357,12 @@ def test_rich_progress_bar_draws_and_confirm_all(warehouse: Path, catalog: Path)
     everything = review(catalog, confirm_all=True)
     assert everything.pending == () and {s for _, s in everything.decided} == {"confirmed"}
     assert review(catalog).pending == ()
+
+
+def test_long_values_are_truncated_before_analysis(classifier: ColumnClassifier) -> None:
+    long_texts = [f"Please reply to ops{i}@example.com. " + "lorem ipsum dolor " * 5000 for i in range(30)]
+    findings, analysed = classifier.classify(
+        "blob_text", long_texts, kind="text", row_count=30, today=NOW.date()
+    )
+    assert {f.entity for f in findings if f.level == "pii"} == {"EMAIL_ADDRESS"}
+    assert analysed == 30

@@ -77,6 +77,7 @@ class ScanSettings(_R):
     low_cardinality: LowCardinality
     birth_dates: BirthDates
     chunk_size: int = Field(ge=1)
+    max_value_chars: int = Field(default=2000, ge=16)
     min_values: int = Field(ge=1)
     stable_chunks: int = Field(ge=1)
     written_entities: tuple[str, ...]

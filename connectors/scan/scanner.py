@@ -72,6 +72,7 @@ class ColumnClassifier:
         """Findings and the number of values analysed."""
         s = self.rules.settings
         hints = hints or self.hints.match(name)
+        values = [v[: s.max_value_chars] for v in values]
         obs = Observation()
         if kind == "date" or not values:
             # Dates carry no pattern entity; they are judged by name hints and the birth-date range.

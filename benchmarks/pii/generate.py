@@ -44,11 +44,15 @@ def _city(cities: list[str]) -> Callable[[Faker, random.Random], object]:
 
 def kinds(seed: int) -> list[Kind]:
     # Real place names: Faker's en_US cities are invented ("Lake Jennifer"); these locales ship real ones.
+    # it_IT's city() is not reproducible under a seed, so cities are drawn from the sorted lists.
     cities: list[str] = []
+    rng = random.Random(seed)
     for locale in ("de_DE", "es_ES", "it_IT"):
         loc = Faker(locale)
         loc.seed_instance(seed)
-        cities += [loc.city() for _ in range(200)]
+        address = next(p for p in loc[locale].providers if "address" in type(p).__module__)
+        listed = sorted(set(getattr(address, "cities", None) or ()))
+        cities += rng.sample(listed, 200) if listed else [loc.city() for _ in range(200)]
     p = frozenset
     return [
         Kind("full_name", p({"PERSON"}), "VARCHAR", lambda f, r: f.name()),

@@ -34,6 +34,18 @@ class PiiTag(_Model):
     evidence: dict[str, object] | None = None
 
 
+class ColumnScan(_Model):
+    """What the last PII scan saw in a column, so an unchanged column is not analysed again.
+
+    ``fingerprint`` hashes the column type, the sampled values and the scan rules' revision (never the
+    values themselves); ``possible`` lists entities below the tagging threshold, for review.
+    """
+
+    fingerprint: str = Field(pattern=r"^sha256:[0-9a-f]+$")
+    scanned_at: str
+    possible: tuple[str, ...] = ()
+
+
 class Bounds(_Model):
     """Declared value bounds used to clamp contributions; decimals so they are exact."""
 
@@ -56,6 +68,7 @@ class Column(_Model):
     public_keys: tuple[str | int, ...] | None = Field(
         default=None, description="Declared public key domain: GROUP BY on it needs no partition selection"
     )
+    scan: ColumnScan | None = Field(default=None, description="Written by `privgate scan`")
 
     def entities(self, *, include_suggested: bool = True) -> tuple[str, ...]:
         """Entity types that policies must treat as PII (rejected tags never count)."""

@@ -10,7 +10,8 @@ prefixed by the layer that raised them, the way OPA's are::
     ├── AnalysisError                   analysis_*    sqlglot could not parse or qualify the SQL
     ├── PolicyError                     policy_*      evaluation failed, timed out, or was undefined
     ├── RewriteError                    rewrite_*     an obligation could not be applied safely
-    └── BudgetError                     budget_*      the ledger could not be read or charged
+    ├── BudgetError                     budget_*      the ledger could not be read or charged
+    └── ScanError                       scan_*        a PII scan could not read a source or a table
 
 Adapters in ``connectors/`` translate their library's exceptions into this tree at the seam.
 """
@@ -71,3 +72,13 @@ class RewriteError(PrivgateError):
 
 class BudgetError(PrivgateError):
     code = "budget_error"
+
+
+class ScanError(PrivgateError):
+    """A PII scan could not read a source, a table or a column; the scan reports it and goes on.
+
+    Codes: ``scan_source_unreachable``, ``scan_source_unsupported``, ``scan_table_not_found``,
+    ``scan_table_unreadable``, ``scan_empty_table``, ``scan_unsupported_type``.
+    """
+
+    code = "scan_error"

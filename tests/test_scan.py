@@ -10,9 +10,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
-import privgate.connectors.scan as scan_pkg
 import pytest
 import yaml
+from scan_data import EXPECTED, customers, write_duckdb
+
+import privgate.connectors.scan as scan_pkg
 from privgate.connectors.scan import review, scan
 from privgate.connectors.scan.analyzer import SEPARATOR
 from privgate.connectors.scan.catalog_io import CatalogDocs
@@ -20,7 +22,6 @@ from privgate.connectors.scan.hints import HintMatcher, split_words
 from privgate.connectors.scan.rules import default_rules
 from privgate.connectors.scan.scanner import ColumnClassifier, shared_analyzer
 from privgate.engine.errors import CatalogError, ConfigError
-from scan_data import EXPECTED, customers, write_duckdb
 
 DEMO_CATALOG = Path(__file__).resolve().parents[1] / "examples" / "demo" / "catalog"
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -328,6 +329,7 @@ def test_progress_callback_counts_columns(warehouse: Path) -> None:
 def test_free_text_ner_uses_a_local_spacy_model_only_for_free_text(tmp_path: Path) -> None:
     """NER wiring with a real spaCy pipeline built here (entity ruler), loaded from a folder."""
     import spacy
+
     from privgate.connectors.scan.analyzer import ValueAnalyzer
 
     nlp = spacy.blank("en")

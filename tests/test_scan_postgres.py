@@ -14,9 +14,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from privgate.connectors.scan import scan
 from psycopg import sql
 from scan_data import EXPECTED, customers
+
+from privgate.connectors.scan import scan
 
 PG_URL = os.environ.get("PRIVGATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

@@ -22,6 +22,7 @@ from pathlib import Path
 from generate import VARIANTS, generate
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.nlp_engine import NoOpNlpEngine
+
 from privgate.connectors.scan import scan
 from privgate.connectors.scan.analyzer import installed_ner_model
 from privgate.connectors.scan.recognizers import OfflineEmailRecognizer

@@ -30,6 +30,7 @@ from presidio_analyzer import (
 from presidio_analyzer import predefined_recognizers as presidio_recognizers
 from presidio_analyzer.nlp_engine import NlpArtifacts, NoOpNlpEngine, SpacyNlpEngine
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer, SpacyRecognizer
+
 from privgate.engine.errors import ConfigError
 
 from .gazetteers import load_gazetteers

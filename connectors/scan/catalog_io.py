@@ -17,11 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from privgate.engine.catalog import Catalog
-from privgate.engine.errors import CatalogError
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from privgate.engine.catalog import Catalog
+from privgate.engine.errors import CatalogError
 
 from .sources import ColumnInfo, TableRef
 

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from privgate.engine.errors import CatalogError
 from pydantic import BaseModel, ConfigDict
+
+from privgate.engine.errors import CatalogError
 
 from .catalog_io import CatalogDocs
 

@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Protocol
 
 import duckdb
 import psycopg
-from privgate.engine.errors import ScanError
 from psycopg import sql
+
+from privgate.engine.errors import ScanError
 
 from .decide import ValueKind
 

@@ -90,8 +90,10 @@ class Table(_Model):
     privacy_unit: PrivacyUnit | None = None
     one_row_per_unit: bool = False
     public: bool = Field(default=False, description="Public reference data: no privacy unit, no PII")
-    consent: dict[str, str] = Field(
-        default_factory=dict, description="purpose -> boolean column that records consent for it"
+    consent: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="purpose -> boolean column recording consent for it; null: the purpose does not rest on "
+                    "consent (e.g. contract); a purpose missing from a non-empty map filters to no rows",
     )
 
     @model_validator(mode="after")
@@ -102,7 +104,7 @@ class Table(_Model):
         if self.privacy_unit and self.privacy_unit.column.lower() not in names:
             raise ValueError(f"privacy_unit column {self.privacy_unit.column!r} is not a column of {self.name!r}")
         for purpose, col in self.consent.items():
-            if col.lower() not in names:
+            if col is not None and col.lower() not in names:
                 raise ValueError(f"consent column {col!r} for purpose {purpose!r} is not a column of {self.name!r}")
         if self.public and self.privacy_unit:
             raise ValueError(f"table {self.name!r} cannot be public and carry a privacy unit")

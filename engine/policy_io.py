@@ -112,7 +112,7 @@ def build_data(catalog: Catalog, rules: Rules) -> dict[str, Any]:
             "public": table.public,
             "privacy_unit": table.privacy_unit.column.lower() if table.privacy_unit else None,
             "unit_namespace": table.privacy_unit.namespace if table.privacy_unit else None,
-            "consent": {p: c.lower() for p, c in table.consent.items()},
+            "consent": {p: c.lower() if c else None for p, c in table.consent.items()},
             "columns": {
                 c.name.lower(): {
                     "type": c.type,

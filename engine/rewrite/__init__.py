@@ -65,8 +65,8 @@ class Rewritten:
 
     def bind_params(self) -> dict[str, str]:
         """The values to bind when executing; raises when the SQL needs a mask key nobody configured."""
-        if self.key_error is not None:
-            raise self.key_error
+        if self.key_error is not None:  # a fresh error: raising the stored one would attach a traceback
+            raise RewriteError(self.key_error.message, code=self.key_error.code)
         return self.params
 
 
@@ -109,7 +109,9 @@ class Rewriter:
             self._pads = {"hash": derive_pads(mask_key, "hash"),
                           "tokenize": derive_pads(tokenize_key(mask_key), "tok")}
         except RewriteError as exc:  # only fatal when a keyed method must actually execute
-            self._key_error = exc
+            # kept without its traceback: frames point back (f_back) to whoever built this Rewriter,
+            # and a stored traceback would tie the whole engine into a reference cycle
+            self._key_error = exc.with_traceback(None)
             self._pads = {"hash": placeholder_pads("hash"), "tokenize": placeholder_pads("tok")}
 
     def context(self, obligations: Sequence[Obligation], dialect: str, *, require_key: bool = True
@@ -118,7 +120,7 @@ class Rewriter:
         plan = build_plan(obligations, self._index)
         keyed = sorted(plan.methods & {"hash", "tokenize"})
         if keyed and require_key and self._key_error is not None:
-            raise self._key_error
+            raise RewriteError(self._key_error.message, code=self._key_error.code)
         return RewriteContext(plan=plan, dialect=dialect, index=self._index,
                               pads={m: self._pads[m] for m in keyed})
 

@@ -92,8 +92,11 @@ def zcdp_pure_headroom(rho: Decimal) -> Decimal:
     if rho <= 0:
         return ZERO
     with localcontext(_ANALYTIC):
-        root = (2 * rho).sqrt()
-        return max(ZERO, floor_q(root - _MARGIN))
+        candidate = floor_q((2 * rho).sqrt())
+    with localcontext(_EXACT):  # verify exactly: a quantized square has at most 36 fractional digits
+        while candidate > 0 and candidate * candidate / 2 > rho:
+            candidate -= QUANTUM
+    return candidate
 
 
 def plain(value: Decimal) -> str:

@@ -300,12 +300,14 @@ class LedgerService:
         )
 
     def show(self, pattern: str | None = None) -> LedgerSnapshot:
-        """Every account (stored, or named literally in config) matching the glob ``pattern``."""
+        """Every account matching the glob ``pattern``: those with records, those named literally in
+        config, and — when ``pattern`` is itself a scope a rule covers — that account even if unused."""
         self.sweep()
         now = self._clock()
         with self.store.transaction(write=False) as tx:
             accounts = {a.scope: a for a in tx.accounts()}
-            for scope in self.config.literal_scopes():
+            literal = () if pattern is None or any(c in pattern for c in "*?[") else (pattern,)
+            for scope in (*self.config.literal_scopes(), *literal):
                 rule = self.config.rule_for(scope)
                 if scope not in accounts and rule is not None:
                     accounts[scope] = StoredAccount(scope, rule.measure, rule.window.descriptor)

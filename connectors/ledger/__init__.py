@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -21,10 +22,12 @@ from privgate.engine.errors import BudgetError
 from privgate.engine.ledger import BudgetConfig, LedgerService
 
 from .migrate import migrations
-from .postgres import PostgresStore
 from .sqlite import SqliteStore
 
-__all__ = ["PostgresStore", "SqliteStore", "latest_schema_version", "open_ledger", "open_store"]
+if TYPE_CHECKING:
+    from .postgres import PostgresStore
+
+__all__ = ["latest_schema_version", "open_ledger", "open_store"]
 
 
 def latest_schema_version() -> int:
@@ -45,6 +48,8 @@ def open_store(url: str, *, migrate: bool = True, target_version: int | None = N
         query = dict(parse_qsl(parts.query))
         schema = query.pop("schema", "public")
         conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+        from .postgres import PostgresStore  # psycopg is imported only when a PostgreSQL ledger is used
+
         return PostgresStore(conninfo, schema=schema, migrate=migrate, target_version=target_version)
     raise BudgetError(f"unsupported ledger URL {url!r}: use sqlite:///path.db or postgresql://user@host/db")
 

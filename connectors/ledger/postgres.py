@@ -84,7 +84,11 @@ class PostgresStore:
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
         if migrate:
-            self.migrate(target_version)
+            try:
+                self.migrate(target_version)
+            except BaseException:
+                self.close()
+                raise
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:

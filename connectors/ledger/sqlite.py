@@ -45,7 +45,7 @@ class SqliteTx(SqlTx):
                (self.dec_in(new.loss), self.dec_in(new.delta), scope, bucket))
 
 
-def _fail(path: str, action: str, exc: sqlite3.Error) -> BudgetError:
+def _fail(path: str, action: str, exc: sqlite3.Error | OSError) -> BudgetError:
     text = str(exc)
     hint = ("another process held the write lock longer than the busy timeout; retry, or move the ledger to "
             "PostgreSQL for many concurrent writers" if "locked" in text or "busy" in text else
@@ -68,10 +68,14 @@ class SqliteStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise _fail(path, "opening", exc) from exc
         if migrate:
-            self.migrate(target_version)
+            try:
+                self.migrate(target_version)
+            except BaseException:
+                self._conn.close()
+                raise
 
     def schema_version(self) -> int:
         with self._lock:

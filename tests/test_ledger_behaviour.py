@@ -9,33 +9,34 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal as D
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
-
 from privgate.connectors.ledger import open_ledger, open_store
 from privgate.connectors.ledger.testing import pg_test_url, pg_unavailable, temporary_schema
 from privgate.engine.ledger import (
-    AccountConfigChanged,
+    AccountConfigChangedError,
     Amount,
     BudgetConfig,
-    BudgetExhausted,
+    BudgetExhaustedError,
     Charge,
     Cost,
-    IdempotencyConflict,
+    IdempotencyConflictError,
     Ledger,
     LedgerBudgetView,
     LedgerService,
-    MeasureMismatch,
+    MeasureMismatchError,
     Mechanism,
     MemoryStore,
-    NoBudgetAccount,
+    NoBudgetAccountError,
     Reservation,
-    ReservationReleased,
-    UnknownReservation,
+    ReservationReleasedError,
+    UnknownReservationError,
     memory_ledger,
 )
+
+D = Decimal
 
 
 class Clock:
@@ -129,7 +130,8 @@ def test_reserve_then_commit_moves_spend_from_reserved_to_committed(backend):
     make, _ = backend
     led = make(DEFAULT)
     res = led.reserve(charge("principal:alice", "subject:customer", eps="0.5", delta="1e-7"), "k1")
-    assert res.status == "pending" and {a.scope for a in res.accounts} == {"principal:alice", "subject:customer"}
+    assert res.status == "pending"
+    assert {a.scope for a in res.accounts} == {"principal:alice", "subject:customer"}
     alice = status(led, "principal:alice")
     assert alice.reserved == Amount(loss=D("0.5"), delta=D("1e-7")) and alice.committed == Amount()
     assert alice.remaining_loss == D("1.5")
@@ -147,7 +149,7 @@ def test_charge_is_all_or_nothing_and_names_the_overflowing_scope(backend):
     led.commit(led.reserve(charge("principal:bob", "subject:customer", eps="1.8"), "k1").id)
     led.commit(led.reserve(charge("principal:carol", "subject:customer", eps="1"), "k2").id)
     # alice has 2 left, but the subject namespace has only 0.2 left: nothing may land anywhere
-    with pytest.raises(BudgetExhausted) as info:
+    with pytest.raises(BudgetExhaustedError) as info:
         led.reserve(charge("principal:alice", "subject:customer", eps="0.5"), "k3")
     err = info.value
     assert err.code == "budget_exhausted" and err.scope == "subject:customer"
@@ -164,7 +166,7 @@ def test_exact_decimal_arithmetic_spends_the_budget_to_the_last_unit(backend):
     for i in range(20):  # 20 * 0.1 == 2 exactly (as floats the sum would be 1.9999999999999998)
         led.commit(led.reserve(charge("principal:alice", eps="0.1"), f"k{i}").id)
     assert status(led, "principal:alice").remaining_loss == D(0)
-    with pytest.raises(BudgetExhausted):
+    with pytest.raises(BudgetExhaustedError):
         led.reserve(charge("principal:alice", eps="0.000000000000000001"), "one-more")
 
 
@@ -180,7 +182,7 @@ def test_retry_with_same_key_never_charges_twice(backend):
     led.commit(led.reserve(charge("principal:alice", eps="1.3"), "key-B").id)
     late = led.reserve(charge("principal:alice", eps="0.7"), "key-A")
     assert late.id == first.id and late.status == "committed"
-    with pytest.raises(IdempotencyConflict):
+    with pytest.raises(IdempotencyConflictError):
         led.reserve(charge("principal:alice", eps="0.1"), "key-A")
     assert status(led, "principal:alice").committed.loss == D("2")
 
@@ -192,7 +194,7 @@ def test_commit_and_release_are_idempotent_and_never_refund_spent_budget(backend
     assert led.release(a.id).status == "released"
     assert led.release(a.id).status == "released"
     assert status(led, "principal:alice").reserved == Amount()
-    with pytest.raises(ReservationReleased) as info:
+    with pytest.raises(ReservationReleasedError) as info:
         led.commit(a.id)
     assert info.value.code == "budget_reservation_released"
     b = led.reserve(charge("principal:alice", eps="0.5"), "b")
@@ -200,7 +202,7 @@ def test_commit_and_release_are_idempotent_and_never_refund_spent_budget(backend
     assert led.commit(b.id).status == "committed"
     assert led.release(b.id).status == "committed"  # no refund after commit
     assert status(led, "principal:alice").committed.loss == D("0.5")
-    with pytest.raises(UnknownReservation):
+    with pytest.raises(UnknownReservationError):
         led.commit("no-such-id")
     assert led.audit().ok
 
@@ -235,7 +237,7 @@ def test_calendar_and_rolling_windows(backend):
     make, clock = backend
     led = make(DEFAULT)
     led.commit(led.reserve(charge("principal:alice", eps="2"), "d1").id)
-    with pytest.raises(BudgetExhausted):
+    with pytest.raises(BudgetExhaustedError):
         led.reserve(charge("principal:alice", eps="0.1"), "d1b")
     clock.advance(days=1)  # daily window: fresh budget
     assert status(led, "principal:alice").remaining_loss == D("2")
@@ -245,7 +247,7 @@ def test_calendar_and_rolling_windows(backend):
     clock.advance(days=1)
     led.commit(led.reserve(charge(ds, eps="0.6"), "r2").id)  # day 1
     clock.advance(days=1)
-    with pytest.raises(BudgetExhausted) as info:  # 0.5 - 0.36 = 0.14 < 0.18
+    with pytest.raises(BudgetExhaustedError) as info:  # 0.5 - 0.36 = 0.14 < 0.18
         led.reserve(charge(ds, eps="0.6"), "r3")
     assert info.value.quantity == "rho" and info.value.remaining == D("0.14")
     clock.advance(days=1)  # day 0 falls out of the 3-day window
@@ -264,9 +266,9 @@ def test_calendar_and_rolling_windows(backend):
 def test_measures_pure_refuses_delta_and_zcdp_reports_epsilon(backend):
     make, _ = backend
     led = make(DEFAULT)
-    with pytest.raises(MeasureMismatch):
+    with pytest.raises(MeasureMismatchError):
         led.reserve(charge("class:dashboard", eps="0.1", delta="1e-9"), "p1")
-    with pytest.raises(MeasureMismatch):  # approximate DP does not convert to zCDP
+    with pytest.raises(MeasureMismatchError):  # approximate DP does not convert to zCDP
         led.reserve(charge("dataset:sales.orders", eps="0.1", delta="1e-9"), "z0")
     gauss = Charge(decision_id="g", scopes=("dataset:sales.orders", "principal:alice"),
                    cost=Cost.from_zcdp(D("0.05"), D("1e-6")))
@@ -293,9 +295,9 @@ def test_grants_raise_the_current_window_and_are_audited(backend):
     assert grant.id == g.id and grant.reason == "quarter close" and grant.granted_by == "dpo"
     clock.advance(days=1)  # a grant belongs to its window
     assert status(led, "principal:alice").remaining_loss == D("2")
-    with pytest.raises(NoBudgetAccount):
+    with pytest.raises(NoBudgetAccountError):
         led.grant("group:nobody", Amount(loss=D(1)), reason="x", granted_by="y")
-    with pytest.raises(MeasureMismatch):
+    with pytest.raises(MeasureMismatchError):
         led.grant("class:dashboard", Amount(loss=D(1), delta=D("1e-6")), reason="x", granted_by="y")
     assert led.audit().ok
 
@@ -336,7 +338,7 @@ def test_history_filters_and_pages(backend):
 def test_unbudgeted_scopes_fail_closed_unless_allowed(backend):
     make, _ = backend
     led = make(DEFAULT)
-    with pytest.raises(NoBudgetAccount) as info:
+    with pytest.raises(NoBudgetAccountError) as info:
         led.reserve(charge("group:analysts"), "u1")
     assert info.value.code == "budget_no_account"
     open_cfg = DEFAULT.model_copy(update={"require_account": False})
@@ -347,7 +349,7 @@ def test_changing_an_accounts_measure_is_refused(backend):
     make, _ = backend
     make(DEFAULT).reserve(charge("principal:alice"), "c1")
     changed = config({"scope": "principal:*", "measure": "pure", "epsilon": "2", "window": "day"})
-    with pytest.raises(AccountConfigChanged) as info:
+    with pytest.raises(AccountConfigChangedError) as info:
         make(changed).reserve(charge("principal:alice"), "c2")
     assert "approx/day" in str(info.value) and info.value.code == "budget_config_mismatch"
     # raising a limit is fine: limits live in config, spend in the ledger

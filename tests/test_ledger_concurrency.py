@@ -12,15 +12,16 @@ import statistics
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal as D
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-
 from privgate.connectors.ledger import open_ledger
 from privgate.connectors.ledger.testing import pg_test_url, pg_unavailable, temporary_schema
-from privgate.engine.ledger import Amount, BudgetConfig, BudgetExhausted, Charge, Cost
+from privgate.engine.ledger import Amount, BudgetConfig, BudgetExhaustedError, Charge, Cost
+
+D = Decimal
 
 WORKERS = 32
 ATTEMPTS = 3
@@ -60,7 +61,7 @@ def race_worker(url: str, idx: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         try:
             res = led.reserve(_charge(idx, attempt), key)
-        except BudgetExhausted:
+        except BudgetExhaustedError:
             stats["exhausted"] += 1
             stats["latency"].append(time.perf_counter() - t0)
             continue
@@ -124,8 +125,8 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def _prespend(url: str) -> None:
     led = open_ledger(url, BudgetConfig.model_validate(CONFIG))
-    led.commit(led.reserve(Charge(decision_id="pre", scopes=("subject:customer",), cost=Cost(epsilon=PRESPENT)),
-                           "prespend").id)
+    pre = Charge(decision_id="pre", scopes=("subject:customer",), cost=Cost(epsilon=PRESPENT))
+    led.commit(led.reserve(pre, "prespend").id)
     led.close()
 
 
@@ -152,7 +153,8 @@ def test_32_processes_racing_for_the_last_units_never_overspend(ledger_url, race
     latencies = [x for r in results for x in r["latency"]]
     with capsys.disabled():
         print(f"\n[ledger race {ledger_url.split(':')[0]}] {WORKERS} procs x {ATTEMPTS} attempts in "
-              f"{elapsed:.2f}s (pool spawned once in {racers.spawn_seconds:.2f}s): {committed} committed, {released} released, {exhausted} exhausted; "
+              f"{elapsed:.2f}s (pool spawned once in {racers.spawn_seconds:.2f}s): {committed} committed, "
+              f"{released} released, {exhausted} exhausted; "
               f"reserve latency p50 {statistics.median(latencies) * 1e3:.1f} ms, "
               f"max {max(latencies) * 1e3:.1f} ms")
     led.close()

@@ -7,18 +7,19 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal as D
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
-
 from privgate.connectors.ledger import open_ledger
 from privgate.connectors.ledger.postgres import PostgresStore
 from privgate.connectors.ledger.sqlite import SqliteStore
 from privgate.connectors.ledger.testing import pg_test_url, pg_unavailable, temporary_schema
 from privgate.engine.errors import BudgetError
-from privgate.engine.ledger import Amount, BudgetConfig, BudgetExhausted, Charge, Cost, LedgerService
+from privgate.engine.ledger import Amount, BudgetConfig, BudgetExhaustedError, Charge, Cost, LedgerService
+
+D = Decimal
 
 CFG = BudgetConfig.model_validate({"accounts": [{"scope": "principal:*", "epsilon": "1"}]})
 
@@ -107,6 +108,6 @@ def test_postgres_reconnects_after_the_server_drops_the_connection(pg_url: str):
     assert info.value.code == "budget_error"
     res = led.reserve(_charge("0.25"), "k2")  # next call reconnects; the failed attempt left nothing
     assert led.show("principal:alice").accounts[0].reserved.loss == D("0.25") and res.status == "pending"
-    with pytest.raises(BudgetExhausted):
+    with pytest.raises(BudgetExhaustedError):
         led.reserve(_charge("0.6"), "k3")
     led.close()

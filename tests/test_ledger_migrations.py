@@ -6,16 +6,17 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal as D
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
-
 from privgate.connectors.ledger import latest_schema_version, open_ledger, open_store
 from privgate.connectors.ledger.migrate import migrations, pending
 from privgate.connectors.ledger.testing import pg_test_url, pg_unavailable, temporary_schema
-from privgate.engine.ledger import Amount, BudgetConfig, Charge, Cost, LedgerService, SchemaTooNew
+from privgate.engine.ledger import Amount, BudgetConfig, Charge, Cost, LedgerService, SchemaTooNewError
+
+D = Decimal
 
 CFG = BudgetConfig.model_validate({"accounts": [{"scope": "principal:*", "epsilon": "1"}]})
 
@@ -50,7 +51,7 @@ def test_both_backends_ship_the_same_numbered_migrations():
 def test_pending_refuses_a_newer_schema():
     assert [m.version for m in pending("sqlite", 0)] == list(range(1, latest_schema_version() + 1))
     assert pending("sqlite", latest_schema_version()) == []
-    with pytest.raises(SchemaTooNew) as info:
+    with pytest.raises(SchemaTooNewError) as info:
         pending("sqlite", latest_schema_version() + 1)
     assert info.value.code == "budget_schema_too_new" and "upgrade privgate" in str(info.value)
 
@@ -86,7 +87,8 @@ def test_upgrade_from_v1_keeps_the_data(url):
 def _set_version(url: str, version: int) -> None:
     if url.startswith("sqlite"):
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
-            conn.execute("INSERT INTO privgate_ledger_schema (version, name, applied_us) VALUES (?, 'future', 0)",
+            conn.execute("INSERT INTO privgate_ledger_schema (version, name, applied_us) "
+                         "VALUES (?, 'future', 0)",
                          (version,))
     else:
         base, _, schema = url.partition("?schema=")
@@ -98,6 +100,6 @@ def _set_version(url: str, version: int) -> None:
 def test_a_database_migrated_by_newer_code_is_refused(url):
     open_store(url).close()
     _set_version(url, latest_schema_version() + 1)
-    with pytest.raises(SchemaTooNew) as info:
+    with pytest.raises(SchemaTooNewError) as info:
         open_ledger(url, CFG)
     assert f"schema version {latest_schema_version() + 1}" in str(info.value)

@@ -5,28 +5,28 @@ from __future__ import annotations
 import math
 import textwrap
 from datetime import UTC, datetime
-from decimal import Decimal as D
-from decimal import Inexact, localcontext
+from decimal import Decimal, Inexact, localcontext
 
+import privgate.engine.ledger as ledger_pkg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import ValidationError
-
-import privgate.engine.ledger as ledger_pkg
 from privgate.engine.ledger import (
     QUANTUM,
     AccountRule,
     BudgetConfig,
-    BudgetExhausted,
+    BudgetExhaustedError,
     Charge,
     Cost,
-    MeasureMismatch,
+    MeasureMismatchError,
     Window,
     scopes_for,
     zcdp_to_epsilon,
 )
 from privgate.engine.ledger.amounts import add, ceil_q, floor_q, plain, pure_to_zcdp, zcdp_pure_headroom
+from pydantic import ValidationError
+
+D = Decimal
 
 
 def _reference_epsilon(rho: D, delta: D) -> D:
@@ -35,7 +35,8 @@ def _reference_epsilon(rho: D, delta: D) -> D:
         return rho + 2 * (rho * (1 / delta).ln()).sqrt()
 
 
-@pytest.mark.parametrize(("rho", "delta"), [("0.5", "1e-6"), ("0.001", "1e-9"), ("2", "0.01"), ("1e-12", "1e-15")])
+@pytest.mark.parametrize(("rho", "delta"),
+                         [("0.5", "1e-6"), ("0.001", "1e-9"), ("2", "0.01"), ("1e-12", "1e-15")])
 def test_zcdp_conversion_rounds_up_by_less_than_two_quanta(rho, delta):
     eps = zcdp_to_epsilon(D(rho), D(delta))
     exact = _reference_epsilon(D(rho), D(delta))
@@ -76,9 +77,9 @@ def test_cost_quantizes_up_and_maps_into_each_measure():
     cost = Cost(epsilon=D("0.1000000000000000001"), delta=D("1e-7"))
     assert cost.epsilon == D("0.100000000000000001")
     assert cost.in_measure("approx", "s:x").loss == cost.epsilon
-    with pytest.raises(MeasureMismatch, match="measure: approx"):
+    with pytest.raises(MeasureMismatchError, match="measure: approx"):
         cost.in_measure("pure", "s:x")
-    with pytest.raises(MeasureMismatch, match="rho"):
+    with pytest.raises(MeasureMismatchError, match="rho"):
         cost.in_measure("zcdp", "s:x")
     assert Cost(epsilon=D("0.2")).in_measure("zcdp", "s:x").loss == D("0.02")
     assert Cost(epsilon=D(3), rho=D("0.1")).in_measure("zcdp", "s:x").loss == D("0.1")
@@ -89,7 +90,8 @@ def test_cost_quantizes_up_and_maps_into_each_measure():
 
 
 def test_charge_scopes_are_canonical_and_fingerprinted():
-    a = Charge(decision_id="d", scopes=("principal:a", "subject:c", "principal:a"), cost=Cost(epsilon=D("0.5")))
+    a = Charge(decision_id="d", scopes=("principal:a", "subject:c", "principal:a"),
+               cost=Cost(epsilon=D("0.5")))
     b = Charge(decision_id="d", scopes=("subject:c", "principal:a"), cost=Cost(epsilon=D("0.50")))
     assert a.scopes == ("principal:a", "subject:c") and a.fingerprint() == b.fingerprint()
     assert a.fingerprint() != a.model_copy(update={"decision_id": "e"}).fingerprint()
@@ -98,9 +100,9 @@ def test_charge_scopes_are_canonical_and_fingerprinted():
             Charge(decision_id="d", scopes=bad, cost=Cost(epsilon=D(1)))
 
 
-@pytest.mark.parametrize(("text", "kind", "days"), [("none", "none", None), ("day", "day", None),
-                                                      ("week", "week", None), ("month", "month", None),
-                                                      ("rolling:30", "rolling", 30), ("rolling:7d", "rolling", 7)])
+@pytest.mark.parametrize(("text", "kind", "days"), [
+    ("none", "none", None), ("day", "day", None), ("week", "week", None), ("month", "month", None),
+    ("rolling:30", "rolling", 30), ("rolling:7d", "rolling", 7)])
 def test_window_strings(text, kind, days):
     w = Window.model_validate(text)
     assert (w.kind, w.days) == (kind, days) and Window.model_validate(w.descriptor) == w
@@ -126,7 +128,7 @@ def test_window_buckets_spans_and_bounds():
     assert last - first + 1 == 30 and last == day.bucket(t)
     assert rolling.bounds(t) == (datetime(2026, 12, 2, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="timezone-aware"):
-        day.bucket(datetime(2026, 1, 1))  # noqa: DTZ001
+        day.bucket(datetime(2026, 1, 1))
 
 
 def test_account_rules_validate_limits_against_the_measure():
@@ -140,7 +142,6 @@ def test_account_rules_validate_limits_against_the_measure():
 
 def test_config_example_from_the_docstring_parses_and_first_match_wins():
     import yaml
-
     from privgate.engine.ledger import config as config_module
     doc = config_module.__doc__ or ""
     snippet = doc[doc.index("    budgets:\n"):doc.rindex("window: day}") + len("window: day}")]
@@ -158,17 +159,18 @@ def test_scopes_for_builds_sorted_kinds():
 
 
 def test_budget_exhausted_names_scope_and_remaining():
-    err = BudgetExhausted("subject:customer", "epsilon", D("0.5"), D("0.2"), "rolling:30")
+    err = BudgetExhaustedError("subject:customer", "epsilon", D("0.5"), D("0.2"), "rolling:30")
     assert err.code == "budget_exhausted"
     assert "subject:customer" in str(err) and "0.2" in str(err) and "nothing was charged" in str(err)
 
 
 def test_public_names_are_pinned():
     assert sorted(ledger_pkg.__all__) == sorted([
-        "QUANTUM", "AccountCharge", "AccountConfigChanged", "AccountRule", "AccountStatus", "Amount",
-        "AuditReport", "BudgetConfig", "BudgetError", "BudgetExhausted", "Charge", "Cost", "GrantRecord",
-        "History", "IdempotencyConflict", "Ledger", "LedgerBudgetView", "LedgerService", "LedgerSnapshot",
-        "LedgerStore", "LedgerTx", "Measure", "MeasureMismatch", "Mechanism", "MemoryStore", "NoBudgetAccount",
-        "Reservation", "ReservationReleased", "ReservationStatus", "SchemaTooNew", "UnknownReservation",
+        "QUANTUM", "AccountCharge", "AccountConfigChangedError", "AccountRule", "AccountStatus", "Amount",
+        "AuditReport", "BudgetConfig", "BudgetError", "BudgetExhaustedError", "Charge", "Cost", "GrantRecord",
+        "History", "IdempotencyConflictError", "Ledger", "LedgerBudgetView", "LedgerService",
+        "LedgerSnapshot", "LedgerStore", "LedgerTx", "Measure", "MeasureMismatchError", "Mechanism",
+        "MemoryStore", "NoBudgetAccountError", "Reservation", "ReservationReleasedError", "ReservationStatus",
+        "SchemaTooNewError", "UnknownReservationError",
         "Window", "memory_ledger", "scopes_for", "zcdp_to_epsilon"])
     assert all(hasattr(ledger_pkg, n) for n in ledger_pkg.__all__)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from privgate.engine.errors import BudgetError
@@ -34,7 +34,8 @@ def latest_schema_version() -> int:
     return len(migrations("sqlite"))
 
 
-def open_store(url: str, *, migrate: bool = True, target_version: int | None = None) -> SqliteStore | PostgresStore:
+def open_store(url: str, *, migrate: bool = True,
+               target_version: int | None = None) -> SqliteStore | PostgresStore:
     """The store behind ``url`` (migrated to the newest schema unless told otherwise)."""
     parts = urlsplit(url)
     if parts.scheme == "sqlite":

@@ -15,7 +15,7 @@ from importlib.resources import files
 from typing import Literal
 
 from privgate.engine.errors import BudgetError
-from privgate.engine.ledger import SchemaTooNew
+from privgate.engine.ledger import SchemaTooNewError
 
 Backend = Literal["sqlite", "postgres"]
 SCHEMA_TABLE = "privgate_ledger_schema"
@@ -29,7 +29,7 @@ class Migration:
 
 
 def _statements(sql: str) -> tuple[str, ...]:
-    """Split a migration file on ';' at line ends; comment lines are dropped (files hold no literals with ';')."""
+    """Split a migration file on ';'; comment lines are dropped (the files hold no literals with ';')."""
     body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
     return tuple(s.strip() for s in body.split(";") if s.strip())
 
@@ -51,7 +51,7 @@ def pending(backend: Backend, current: int, target: int | None = None) -> list[M
     known = migrations(backend)
     latest = len(known)
     if current > latest:
-        raise SchemaTooNew(
+        raise SchemaTooNewError(
             f"the ledger database is at schema version {current} but this privgate knows only up to "
             f"{latest}; it was migrated by a newer privgate — upgrade privgate (do not downgrade the schema)")
     goal = latest if target is None else min(target, latest)

@@ -4,7 +4,7 @@ Transactions run at READ COMMITTED; a charge locks its account rows with ``SELEC
 one by one in scope order (the service passes them sorted), so two charges over overlapping scopes
 queue instead of deadlocking, and every statement after the locks sees the other charge's committed
 totals. Bucket increments are done by PostgreSQL itself in NUMERIC (exact). Deadlocks, serialization
-failures and duplicate idempotency keys are reported as ``TransientConflict`` and the service
+failures and duplicate idempotency keys are reported as ``TransientConflictError`` and the service
 retries the whole operation. Lock waits are bounded by ``lock_timeout``.
 """
 
@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg import errors as pgerr
-
 from privgate.engine.errors import BudgetError
 from privgate.engine.ledger import Amount
-from privgate.engine.ledger.protocol import BucketField, DuplicateKey, TransientConflict
+from privgate.engine.ledger.protocol import BucketField, DuplicateKeyError, TransientConflictError
+from psycopg import errors as pgerr
+from psycopg.types.json import Jsonb
 
 from .migrate import SCHEMA_TABLE, pending
 from .sql import SqlTx
@@ -39,7 +39,7 @@ class PostgresTx(SqlTx):
         return value
 
     def json_in(self, value: Any) -> Any:
-        return psycopg.types.json.Jsonb(value)
+        return Jsonb(value)
 
     def insert_reservation_row(self, params: tuple[Any, ...]) -> None:
         try:
@@ -47,12 +47,13 @@ class PostgresTx(SqlTx):
                    "created_us, expires_us, closed_us, epsilon, delta, rho, mechanisms, note, fingerprint) "
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", params)
         except pgerr.UniqueViolation as exc:
-            raise DuplicateKey(str(params[1])) from exc
+            raise DuplicateKeyError(str(params[1])) from exc
 
     def add_to_bucket(self, scope: str, bucket: int, field: BucketField, amount: Amount) -> None:
         self.q(f"INSERT INTO ledger_buckets (scope, bucket, {field}_loss, {field}_delta) VALUES (?, ?, ?, ?) "
-               f"ON CONFLICT (scope, bucket) DO UPDATE SET {field}_loss = ledger_buckets.{field}_loss + "
-               f"EXCLUDED.{field}_loss, {field}_delta = ledger_buckets.{field}_delta + EXCLUDED.{field}_delta",
+               f"ON CONFLICT (scope, bucket) DO UPDATE SET "
+               f"{field}_loss = ledger_buckets.{field}_loss + EXCLUDED.{field}_loss, "
+               f"{field}_delta = ledger_buckets.{field}_delta + EXCLUDED.{field}_delta",
                (scope, bucket, amount.loss, amount.delta))
 
 
@@ -73,7 +74,8 @@ class PostgresStore:
     name = "postgres"
 
     def __init__(self, conninfo: str, *, schema: str = "public", lock_timeout_ms: int = 30_000,
-                 connect_timeout_s: int = 10, migrate: bool = True, target_version: int | None = None) -> None:
+                 connect_timeout_s: int = 10, migrate: bool = True,
+                 target_version: int | None = None) -> None:
         if not _SCHEMA_NAME.match(schema):
             raise BudgetError(f"ledger schema name {schema!r} must match {_SCHEMA_NAME.pattern}")
         self.schema = schema
@@ -110,15 +112,16 @@ class PostgresStore:
         with self.transaction(write=True) as tx:
             tx.q("SELECT pg_advisory_xact_lock(hashtext(?))", (f"privgate_ledger:{self.schema}",))
             tx.q(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
-            tx.q(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-                 "applied_us BIGINT NOT NULL)")
+            tx.q(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY, "
+                 "name TEXT NOT NULL, applied_us BIGINT NOT NULL)")
             current = int(tx.q(f"SELECT coalesce(max(version), 0) FROM {SCHEMA_TABLE}")[0][0])
             todo = pending("postgres", current, target)
             for m in todo:
                 for stmt in m.statements:
                     tx.q(stmt)
                 tx.q(f"INSERT INTO {SCHEMA_TABLE} (version, name, applied_us) "
-                     "VALUES (?, ?, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)", (m.version, m.name))
+                     "VALUES (?, ?, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)",
+                     (m.version, m.name))
             return todo[-1].version if todo else current
 
     @contextmanager
@@ -129,7 +132,7 @@ class PostgresStore:
                 with conn.transaction(), conn.cursor() as cur:
                     yield PostgresTx(cur)
             except (pgerr.SerializationFailure, pgerr.DeadlockDetected) as exc:
-                raise TransientConflict(str(exc).strip()) from exc
+                raise TransientConflictError(str(exc).strip()) from exc
             except psycopg.Error as exc:
                 raise _fail(self._where, "a ledger transaction", exc) from exc
 

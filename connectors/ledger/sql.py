@@ -21,6 +21,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _RES_COLS = ("id, idempotency_key, decision_id, principal, status, created_us, expires_us, closed_us, "
              "epsilon, delta, rho, mechanisms, note, fingerprint")
+_GRANT_COLS = "id, scope, bucket, loss, delta, reason, granted_by, created_us"
 _BUCKET_COLS = ", ".join(f"{f}_loss, {f}_delta" for f in BUCKET_FIELDS)
 
 
@@ -81,10 +82,11 @@ class SqlTx:
     def lock_accounts(self, accounts: Sequence[StoredAccount], created_at: datetime) -> list[StoredAccount]:
         out = []
         for acc in accounts:  # one at a time, in the caller's (sorted) order
-            self.q("INSERT INTO ledger_accounts (scope, measure, window_spec, created_us) VALUES (?, ?, ?, ?) "
-                   "ON CONFLICT (scope) DO NOTHING", (acc.scope, acc.measure, acc.window, to_us(created_at)))
-            row = self.q(f"SELECT scope, measure, window_spec FROM ledger_accounts WHERE scope = ?{self.for_update}",
-                         (acc.scope,))[0]
+            self.q("INSERT INTO ledger_accounts (scope, measure, window_spec, created_us) "
+                   "VALUES (?, ?, ?, ?) ON CONFLICT (scope) DO NOTHING",
+                   (acc.scope, acc.measure, acc.window, to_us(created_at)))
+            row = self.q("SELECT scope, measure, window_spec FROM ledger_accounts "
+                         f"WHERE scope = ?{self.for_update}", (acc.scope,))[0]
             out.append(StoredAccount(row[0], row[1], row[2]))
         return out
 
@@ -98,8 +100,8 @@ class SqlTx:
         return total
 
     def _reservation_from(self, row: Sequence[Any]) -> Reservation:
-        parts = self.q("SELECT scope, measure, window_spec, bucket, loss, delta FROM ledger_reservation_accounts "
-                       "WHERE reservation_id = ? ORDER BY scope", (row[0],))
+        parts = self.q("SELECT scope, measure, window_spec, bucket, loss, delta "
+                       "FROM ledger_reservation_accounts WHERE reservation_id = ? ORDER BY scope", (row[0],))
         return Reservation(
             id=row[0], idempotency_key=row[1], decision_id=row[2], principal=row[3], status=row[4],
             created_at=from_us(row[5]), expires_at=from_us(row[6]),
@@ -125,8 +127,8 @@ class SqlTx:
             None if r.cost.rho is None else self.dec_in(r.cost.rho),
             self.json_in([m.model_dump(mode="json") for m in r.mechanisms]), r.note, r.fingerprint))
         for a in r.accounts:
-            self.q("INSERT INTO ledger_reservation_accounts (reservation_id, scope, measure, window_spec, bucket, "
-                   "loss, delta) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            self.q("INSERT INTO ledger_reservation_accounts (reservation_id, scope, measure, window_spec, "
+                   "bucket, loss, delta) VALUES (?, ?, ?, ?, ?, ?, ?)",
                    (r.id, a.scope, a.measure, a.window, a.bucket, self.dec_in(a.amount.loss),
                     self.dec_in(a.amount.delta)))
 
@@ -155,7 +157,8 @@ class SqlTx:
 
     def history(self, *, scope: str | None, status: ReservationStatus | None, before: datetime | None,
                 limit: int) -> list[Reservation | GrantRecord]:
-        where, params = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        params: list[str | int] = []
         if scope is not None:
             where.append("EXISTS (SELECT 1 FROM ledger_reservation_accounts a "
                          "WHERE a.reservation_id = r.id AND a.scope = ?)")
@@ -171,14 +174,15 @@ class SqlTx:
                       "ORDER BY r.created_us DESC, r.id DESC LIMIT ?", [*params, limit])
         entries: list[Reservation | GrantRecord] = [self._reservation_from(r) for r in rows]
         if status is None:
-            gwhere, gparams = ["1 = 1"], []
+            gwhere: list[str] = ["1 = 1"]
+            gparams: list[str | int] = []
             if scope is not None:
                 gwhere.append("scope = ?")
                 gparams.append(scope)
             if before is not None:
                 gwhere.append("created_us < ?")
                 gparams.append(to_us(before))
-            grows = self.q("SELECT id, scope, bucket, loss, delta, reason, granted_by, created_us FROM ledger_grants "
+            grows = self.q(f"SELECT {_GRANT_COLS} FROM ledger_grants "
                            f"WHERE {' AND '.join(gwhere)} ORDER BY created_us DESC, id DESC LIMIT ?",
                            [*gparams, limit])
             entries.extend(self._grant_from(g) for g in grows)
@@ -194,6 +198,5 @@ class SqlTx:
             yield self._reservation_from(row)
 
     def iter_grants(self) -> Iterator[GrantRecord]:
-        for row in self.q("SELECT id, scope, bucket, loss, delta, reason, granted_by, created_us FROM ledger_grants "
-                          "ORDER BY created_us"):
+        for row in self.q(f"SELECT {_GRANT_COLS} FROM ledger_grants ORDER BY created_us"):
             yield self._grant_from(row)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from privgate.engine.errors import BudgetError
 from privgate.engine.ledger import Amount
-from privgate.engine.ledger.protocol import BucketField, DuplicateKey
+from privgate.engine.ledger.protocol import BucketField, DuplicateKeyError
 
 from .migrate import SCHEMA_TABLE, pending
 from .sql import SqlTx
@@ -31,18 +31,19 @@ class SqliteTx(SqlTx):
                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", params)
         except sqlite3.IntegrityError as exc:
             if "idempotency_key" in str(exc):
-                raise DuplicateKey(str(params[1])) from exc
+                raise DuplicateKeyError(str(params[1])) from exc
             raise
 
     def add_to_bucket(self, scope: str, bucket: int, field: BucketField, amount: Amount) -> None:
         # SQLite has no exact decimal type: read-modify-write under the write lock BEGIN IMMEDIATE took.
-        self.q("INSERT INTO ledger_buckets (scope, bucket) VALUES (?, ?) ON CONFLICT (scope, bucket) DO NOTHING",
-               (scope, bucket))
-        loss, delta = self.q(f"SELECT {field}_loss, {field}_delta FROM ledger_buckets WHERE scope = ? AND bucket = ?",
-                             (scope, bucket))[0]
+        key = (scope, bucket)
+        self.q("INSERT INTO ledger_buckets (scope, bucket) VALUES (?, ?) "
+               "ON CONFLICT (scope, bucket) DO NOTHING", key)
+        loss, delta = self.q(f"SELECT {field}_loss, {field}_delta FROM ledger_buckets "
+                             "WHERE scope = ? AND bucket = ?", key)[0]
         new = self._amount(loss, delta).plus(amount)
-        self.q(f"UPDATE ledger_buckets SET {field}_loss = ?, {field}_delta = ? WHERE scope = ? AND bucket = ?",
-               (self.dec_in(new.loss), self.dec_in(new.delta), scope, bucket))
+        self.q(f"UPDATE ledger_buckets SET {field}_loss = ?, {field}_delta = ? "
+               "WHERE scope = ? AND bucket = ?", (self.dec_in(new.loss), self.dec_in(new.delta), *key))
 
 
 def _fail(path: str, action: str, exc: sqlite3.Error | OSError) -> BudgetError:
@@ -92,13 +93,15 @@ class SqliteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} (version INTEGER PRIMARY KEY, "
                              "name TEXT NOT NULL, applied_us INTEGER NOT NULL)")
-                current = int(conn.execute(f"SELECT coalesce(max(version), 0) FROM {SCHEMA_TABLE}").fetchone()[0])
+                current = int(conn.execute(
+                    f"SELECT coalesce(max(version), 0) FROM {SCHEMA_TABLE}").fetchone()[0])
                 todo = pending("sqlite", current, target)
                 for m in todo:
                     for stmt in m.statements:
                         conn.execute(stmt)
                     conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version, name, applied_us) "
-                                 "VALUES (?, ?, CAST(strftime('%s','now') AS INTEGER) * 1000000)", (m.version, m.name))
+                                 "VALUES (?, ?, CAST(strftime('%s','now') AS INTEGER) * 1000000)",
+                                 (m.version, m.name))
                 conn.execute("COMMIT")
                 return todo[-1].version if todo else current
             except BaseException as exc:
@@ -121,10 +124,8 @@ class SqliteStore:
                 conn.execute("COMMIT")
             except BaseException as exc:
                 if conn.in_transaction:
-                    try:
+                    with suppress(sqlite3.Error):  # the original error matters; SQLite rolls back on close
                         conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        pass  # the original error is what matters; SQLite rolls back on close anyway
                 if isinstance(exc, sqlite3.Error):
                     raise _fail(self.path, "a ledger transaction", exc) from exc
                 raise

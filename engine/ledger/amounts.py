@@ -8,7 +8,7 @@ limit or a remaining allowance *down*. Sums and differences of quantized numbers
 context that traps ``Inexact``, so the ledger either adds exactly or raises — it never rounds
 silently. Floats never touch an amount.
 
-The zCDP conversion ρ-zCDP ⇒ (ρ + 2·√(ρ·ln(1/δ)), δ)-DP (Bun & Steinke 2016, Prop. 1.3) needs ``ln``
+The zCDP conversion rho-zCDP ⇒ (rho + 2·√(rho·ln(1/δ)), δ)-DP (Bun & Steinke 2016, Prop. 1.3) needs ``ln``
 and ``sqrt``; those are computed with 50 significant digits (``Decimal`` rounds each operation
 correctly), then a margin of 1e-30 — far above the accumulated error of five correctly rounded
 operations — is added before rounding up to the quantum. The result is therefore never below the
@@ -68,7 +68,7 @@ def neg(a: Decimal) -> Decimal:
 
 
 def zcdp_to_epsilon(rho: Decimal, delta: Decimal) -> Decimal:
-    """ε such that ρ-zCDP implies (ε, δ)-DP, rounded up: ρ + 2·√(ρ·ln(1/δ))."""
+    """ε such that rho-zCDP implies (ε, δ)-DP, rounded up: rho + 2·√(rho·ln(1/δ))."""
     if not ZERO < delta < 1:
         raise ValueError(f"delta must be in (0, 1) to convert zCDP to (epsilon, delta); got {delta}")
     if rho < 0:
@@ -82,13 +82,13 @@ def zcdp_to_epsilon(rho: Decimal, delta: Decimal) -> Decimal:
 
 
 def pure_to_zcdp(epsilon: Decimal) -> Decimal:
-    """ρ = ε²/2: a pure ε-DP mechanism is (ε²/2)-zCDP (Bun & Steinke 2016, Prop. 1.4); rounded up."""
+    """rho = ε²/2: a pure ε-DP mechanism is (ε²/2)-zCDP (Bun & Steinke 2016, Prop. 1.4); rounded up."""
     with localcontext(_ANALYTIC):
         return ceil_q(epsilon * epsilon / 2)
 
 
 def zcdp_pure_headroom(rho: Decimal) -> Decimal:
-    """Largest pure ε whose zCDP cost ε²/2 fits in ``rho``: √(2ρ), rounded down."""
+    """Largest pure ε whose zCDP cost ε²/2 fits in ``rho``: √(2rho), rounded down."""
     if rho <= 0:
         return ZERO
     with localcontext(_ANALYTIC):

@@ -33,7 +33,7 @@ class AccountRule(BaseModel):
     """Limits for the accounts of every scope matching ``scope``.
 
     ``pure`` accounts track ε and refuse charges with δ > 0; ``approx`` accounts track ε and δ under
-    basic composition; ``zcdp`` accounts track ρ and report an (ε, δ) equivalent at ``report_delta``.
+    basic composition; ``zcdp`` accounts track rho and report an (ε, δ) equivalent at ``report_delta``.
     A limit left out (``None``) means unlimited: the account still records spend.
     """
 
@@ -46,7 +46,7 @@ class AccountRule(BaseModel):
     rho: Decimal | None = Field(default=None, ge=0)
     window: Window = Field(default_factory=Window)
     report_delta: Decimal = Field(default=Decimal("1e-6"), gt=0, lt=1,
-                                  description="δ at which a zcdp account's ρ is reported as (ε, δ)")
+                                  description="δ at which a zcdp account's rho is reported as (ε, δ)")
 
     @field_validator("epsilon", "delta", "rho")
     @classmethod
@@ -58,12 +58,13 @@ class AccountRule(BaseModel):
         given = {k for k in ("epsilon", "delta", "rho") if getattr(self, k) is not None}
         allowed = {"pure": {"epsilon"}, "approx": {"epsilon", "delta"}, "zcdp": {"rho"}}[self.measure]
         if given - allowed:
-            raise ValueError(f"a {self.measure} account takes limits {sorted(allowed)}, not {sorted(given - allowed)}")
+            raise ValueError(f"a {self.measure} account takes limits {sorted(allowed)}, "
+                             f"not {sorted(given - allowed)}")
         return self
 
     @property
     def limits(self) -> tuple[Decimal | None, Decimal | None]:
-        """(loss limit, δ limit): loss is ε, or ρ for zcdp accounts."""
+        """(loss limit, δ limit): loss is ε, or rho for zcdp accounts."""
         if self.measure == "zcdp":
             return self.rho, None
         return self.epsilon, self.delta

@@ -2,15 +2,15 @@
 
 ::
 
-    BudgetError (engine.errors)        budget_error             the store failed; message says what to check
-    ├── BudgetExhausted                budget_exhausted         a scope would overflow; names it and what is left
-    ├── NoBudgetAccount                budget_no_account        no configured account covers the charge/scope
-    ├── MeasureMismatch                budget_measure_mismatch  the cost cannot be expressed in the account's measure
-    ├── AccountConfigChanged           budget_config_mismatch   config now disagrees with the stored account
-    ├── IdempotencyConflict            budget_idempotency_conflict  a key was reused for a different charge
-    ├── UnknownReservation             budget_reservation_unknown
-    ├── ReservationReleased            budget_reservation_released  commit after release: the work is unpaid
-    └── SchemaTooNew                   budget_schema_too_new    the database was migrated by newer privgate
+    BudgetError (engine.errors)     budget_error                 the store failed; the message says what to do
+    ├── BudgetExhaustedError        budget_exhausted             a scope would overflow; names it and the rest
+    ├── NoBudgetAccountError        budget_no_account            no configured account covers the charge/scope
+    ├── MeasureMismatchError        budget_measure_mismatch      the cost does not fit the account's measure
+    ├── AccountConfigChangedError   budget_config_mismatch       config now disagrees with the stored account
+    ├── IdempotencyConflictError    budget_idempotency_conflict  a key was reused for a different charge
+    ├── UnknownReservationError     budget_reservation_unknown
+    ├── ReservationReleasedError    budget_reservation_released  commit after release: the work is unpaid
+    └── SchemaTooNewError           budget_schema_too_new        the database was migrated by newer privgate
 
 Stores raise ``BudgetError`` (code ``budget_error``) for every database failure, never the driver's
 own exceptions, so the pipeline's fail-closed handler sees one tree.
@@ -24,19 +24,19 @@ from ..errors import BudgetError
 from .amounts import plain
 
 __all__ = [
-    "AccountConfigChanged",
+    "AccountConfigChangedError",
     "BudgetError",
-    "BudgetExhausted",
-    "IdempotencyConflict",
-    "MeasureMismatch",
-    "NoBudgetAccount",
-    "ReservationReleased",
-    "SchemaTooNew",
-    "UnknownReservation",
+    "BudgetExhaustedError",
+    "IdempotencyConflictError",
+    "MeasureMismatchError",
+    "NoBudgetAccountError",
+    "ReservationReleasedError",
+    "SchemaTooNewError",
+    "UnknownReservationError",
 ]
 
 
-class BudgetExhausted(BudgetError):
+class BudgetExhaustedError(BudgetError):
     """The charge does not fit one of its scopes; nothing was reserved on any scope."""
 
     code = "budget_exhausted"
@@ -55,29 +55,29 @@ class BudgetExhausted(BudgetError):
             f"`privgate ledger grant {scope} ...`")
 
 
-class NoBudgetAccount(BudgetError):
+class NoBudgetAccountError(BudgetError):
     code = "budget_no_account"
 
 
-class MeasureMismatch(BudgetError):
+class MeasureMismatchError(BudgetError):
     code = "budget_measure_mismatch"
 
 
-class AccountConfigChanged(BudgetError):
+class AccountConfigChangedError(BudgetError):
     code = "budget_config_mismatch"
 
 
-class IdempotencyConflict(BudgetError):
+class IdempotencyConflictError(BudgetError):
     code = "budget_idempotency_conflict"
 
 
-class UnknownReservation(BudgetError):
+class UnknownReservationError(BudgetError):
     code = "budget_reservation_unknown"
 
 
-class ReservationReleased(BudgetError):
+class ReservationReleasedError(BudgetError):
     code = "budget_reservation_released"
 
 
-class SchemaTooNew(BudgetError):
+class SchemaTooNewError(BudgetError):
     code = "budget_schema_too_new"

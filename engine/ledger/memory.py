@@ -8,6 +8,7 @@ the process.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +17,7 @@ from datetime import datetime
 
 from .config import BudgetConfig
 from .models import Amount, GrantRecord, Reservation, ReservationStatus
-from .protocol import BUCKET_FIELDS, BucketField, BucketRow, DuplicateKey, StoredAccount, Totals
+from .protocol import BUCKET_FIELDS, BucketField, BucketRow, DuplicateKeyError, StoredAccount, Totals
 from .service import LedgerService
 
 
@@ -39,9 +40,12 @@ class MemoryTx:
         for acc in accounts:
             if acc.scope not in self._s.accounts:
                 self._s.accounts[acc.scope] = acc
-                self.undo.append(lambda s=acc.scope: self._s.accounts.pop(s))  # type: ignore[misc]
+                self.undo.append(functools.partial(self._forget_account, acc.scope))
             out.append(self._s.accounts[acc.scope])
         return out
+
+    def _forget_account(self, scope: str) -> None:
+        del self._s.accounts[scope]
 
     def window_totals(self, scope: str, first: int, last: int) -> Totals:
         sums = {f: Amount() for f in BUCKET_FIELDS}
@@ -65,7 +69,7 @@ class MemoryTx:
 
     def insert_reservation(self, reservation: Reservation) -> None:
         if reservation.idempotency_key in self._s.by_key:
-            raise DuplicateKey(reservation.idempotency_key)
+            raise DuplicateKeyError(reservation.idempotency_key)
         self._s.reservations[reservation.id] = reservation
         self._s.by_key[reservation.idempotency_key] = reservation.id
 
@@ -85,7 +89,7 @@ class MemoryTx:
 
     def insert_grant(self, grant: GrantRecord) -> None:
         self._s.grants.append(grant)
-        self.undo.append(self._s.grants.pop)
+        self.undo.append(lambda: self._s.grants.remove(grant))
 
     def accounts(self) -> list[StoredAccount]:
         return sorted(self._s.accounts.values(), key=lambda a: a.scope)

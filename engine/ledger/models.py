@@ -2,7 +2,7 @@
 
 Amounts are ``Decimal`` quantized to 1e-18 (see ``amounts``) and serialize to JSON as plain decimal
 strings ("0.5", never floats). An ``Amount`` is a pair (loss, δ) in an account's own measure: loss is
-ε for ``pure``/``approx`` accounts and ρ for ``zcdp`` accounts.
+ε for ``pure``/``approx`` accounts and rho for ``zcdp`` accounts.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_valida
 
 from .amounts import ZERO, add, ceil_q, neg, plain, pure_to_zcdp, zcdp_to_epsilon
 from .config import SCOPE_PATTERN, Measure
-from .errors import MeasureMismatch
+from .errors import MeasureMismatchError
 
 Dec = Annotated[Decimal, PlainSerializer(plain, return_type=str, when_used="json")]
 ReservationStatus = Literal["pending", "committed", "released", "expired"]
@@ -58,7 +58,7 @@ class Cost(_Model):
 
     @classmethod
     def from_zcdp(cls, rho: Decimal, delta: Decimal) -> Cost:
-        """A zCDP cost with its (ε, δ) view: ε = ρ + 2·√(ρ·ln(1/δ)), rounded up."""
+        """A zCDP cost with its (ε, δ) view: ε = rho + 2·√(rho·ln(1/δ)), rounded up."""
         return cls(epsilon=zcdp_to_epsilon(rho, delta), delta=delta, rho=rho)
 
     def in_measure(self, measure: Measure, scope: str) -> Amount:
@@ -67,15 +67,16 @@ class Cost(_Model):
             return Amount(loss=self.epsilon, delta=self.delta)
         if measure == "pure":
             if self.delta > 0:
-                raise MeasureMismatch(
+                raise MeasureMismatchError(
                     f"account {scope} tracks pure epsilon-DP but this charge has delta={plain(self.delta)}; "
-                    "configure the account with measure: approx (or zcdp), or avoid mechanisms that cost delta")
+                    "configure the account with measure: approx (or zcdp), "
+                    "or avoid mechanisms that cost delta")
             return Amount(loss=self.epsilon)
         if self.rho is not None:
             return Amount(loss=self.rho)
         if self.delta == 0:
             return Amount(loss=pure_to_zcdp(self.epsilon))
-        raise MeasureMismatch(
+        raise MeasureMismatchError(
             f"account {scope} tracks zCDP rho but this charge is (epsilon={plain(self.epsilon)}, "
             f"delta={plain(self.delta)})-DP without a rho; approximate DP does not convert to zCDP — "
             "give the charge's rho, or configure the account with measure: approx")
@@ -168,7 +169,7 @@ class AccountStatus(_Model):
     window_start: datetime | None
     window_end: datetime | None
     configured: bool = Field(description="false when no rule in the current config matches this account")
-    limit_loss: Dec | None = Field(description="ε limit (ρ for zcdp); null: unlimited")
+    limit_loss: Dec | None = Field(description="ε limit (rho for zcdp); null: unlimited")
     limit_delta: Dec | None
     granted: Amount
     committed: Amount
@@ -178,7 +179,7 @@ class AccountStatus(_Model):
     remaining_delta: Dec | None
     report_delta: Dec | None = Field(default=None, description="zcdp: δ of the (ε, δ) equivalents below")
     epsilon_spent_equivalent: Dec | None = Field(
-        default=None, description="zcdp: ε of (committed + reserved + expired) ρ at report_delta")
+        default=None, description="zcdp: ε of (committed + reserved + expired) rho at report_delta")
     epsilon_limit_equivalent: Dec | None = None
 
 
@@ -197,7 +198,7 @@ class History(_Model):
 
 
 class AuditReport(_Model):
-    """Totals recomputed from every reservation and grant (a full scan: an operator's check, not per charge)."""
+    """Totals recomputed from every reservation and grant (a full scan: an operator's check)."""
 
     ok: bool
     accounts_checked: int

@@ -40,8 +40,9 @@ BUCKET_FIELDS: tuple[BucketField, ...] = ("granted", "committed", "reserved", "e
 class Ledger(Protocol):
     """The privacy-budget ledger: the single source of truth for spend."""
 
-    def reserve(self, charge: Charge, idempotency_key: str, *, timeout_seconds: int | None = None) -> Reservation:
-        """Reserve ``charge`` on every scope it lists, atomically, or raise ``BudgetExhausted``.
+    def reserve(self, charge: Charge, idempotency_key: str, *,
+                timeout_seconds: int | None = None) -> Reservation:
+        """Reserve ``charge`` on every scope it lists, atomically, or raise ``BudgetExhaustedError``.
 
         Retrying with the same key returns the existing reservation (``replayed=True``), never charges twice.
         """
@@ -89,12 +90,12 @@ class BucketRow:
     totals: Totals
 
 
-class TransientConflict(Exception):
+class TransientConflictError(Exception):
     """A store's transaction lost a race (serialization failure, deadlock, duplicate key); the
     service retries the whole operation, which then sees the winner's committed state."""
 
 
-class DuplicateKey(TransientConflict):
+class DuplicateKeyError(TransientConflictError):
     """Raised by ``insert_reservation`` when the idempotency key already exists (a concurrent retry)."""
 
 

@@ -17,23 +17,23 @@ and each move shifts the same amounts between the bucket fields ``reserved``, ``
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fnmatch import fnmatchcase
+from typing import TypeVar
 
 from ..errors import BudgetError
 from .amounts import ZERO, add, floor_q, plain, sub, zcdp_pure_headroom, zcdp_to_epsilon
 from .config import AccountRule, BudgetConfig
 from .errors import (
-    AccountConfigChanged,
-    BudgetExhausted,
-    IdempotencyConflict,
-    MeasureMismatch,
-    NoBudgetAccount,
-    ReservationReleased,
-    UnknownReservation,
+    AccountConfigChangedError,
+    BudgetExhaustedError,
+    IdempotencyConflictError,
+    MeasureMismatchError,
+    NoBudgetAccountError,
+    ReservationReleasedError,
+    UnknownReservationError,
 )
 from .models import (
     AccountCharge,
@@ -47,7 +47,15 @@ from .models import (
     Reservation,
     ReservationStatus,
 )
-from .protocol import BUCKET_FIELDS, BucketField, LedgerStore, LedgerTx, StoredAccount, Totals, TransientConflict
+from .protocol import (
+    BUCKET_FIELDS,
+    BucketField,
+    LedgerStore,
+    LedgerTx,
+    StoredAccount,
+    Totals,
+    TransientConflictError,
+)
 from .windows import Window
 
 _HOLDING: dict[ReservationStatus, BucketField | None] = {
@@ -91,7 +99,7 @@ class LedgerService:
         for attempt in range(_ATTEMPTS):
             try:
                 return op()
-            except TransientConflict as exc:
+            except TransientConflictError as exc:
                 if attempt == _ATTEMPTS - 1:
                     raise BudgetError(f"the ledger stayed contended after {_ATTEMPTS} attempts ({exc}); "
                                       "nothing was charged — retry the request") from exc
@@ -109,7 +117,7 @@ class LedgerService:
                                rule.window.bucket(now), rule.window.span(now),
                                charge.cost.in_measure(rule.measure, scope)))
         if not parts and self.config.require_account:
-            raise NoBudgetAccount(
+            raise NoBudgetAccountError(
                 f"no budget account covers any of the scopes {', '.join(charge.scopes)}; add a rule to "
                 "budgets.accounts in privgate.yaml (e.g. scope: 'principal:*'), or set "
                 "budgets.require_account: false to run unbudgeted")
@@ -120,7 +128,7 @@ class LedgerService:
         stored = tx.lock_accounts([p.account for p in parts], now)
         for want, have in zip(parts, stored, strict=True):
             if (have.measure, have.window) != (want.account.measure, want.account.window):
-                raise AccountConfigChanged(
+                raise AccountConfigChangedError(
                     f"account {have.scope} was created as {have.measure}/{have.window} but the config now "
                     f"says {want.account.measure}/{want.account.window}; spend recorded under one measure "
                     "or window cannot be reinterpreted — restore the rule, or budget under a new scope name")
@@ -137,16 +145,19 @@ class LedgerService:
         ):
             left = _remaining(limit, granted, spent)
             if left is not None and need > left:
-                raise BudgetExhausted(part.account.scope, name, need, max(left, ZERO), part.account.window)
+                raise BudgetExhaustedError(part.account.scope, name, need, max(left, ZERO),
+                                           part.account.window)
 
-    def reserve(self, charge: Charge, idempotency_key: str, *, timeout_seconds: int | None = None) -> Reservation:
+    def reserve(self, charge: Charge, idempotency_key: str, *,
+                timeout_seconds: int | None = None) -> Reservation:
         if not idempotency_key:
             raise BudgetError("reserve needs a non-empty idempotency key (e.g. the decision id)")
         now = self._clock()
         parts = self._plan(charge, now)
         fingerprint = charge.fingerprint()
         timeout = timeout_seconds if timeout_seconds is not None else self.config.reservation_timeout_seconds
-        return self._retrying(lambda: self._reserve(charge, idempotency_key, parts, fingerprint, now, timeout))
+        return self._retrying(
+            lambda: self._reserve(charge, idempotency_key, parts, fingerprint, now, timeout))
 
     def _reserve(self, charge: Charge, idempotency_key: str, parts: list[_Part], fingerprint: str,
                  now: datetime, timeout: int) -> Reservation:
@@ -155,9 +166,10 @@ class LedgerService:
             existing = tx.reservation(key=idempotency_key)
             if existing is not None:
                 if existing.fingerprint != fingerprint:
-                    raise IdempotencyConflict(
+                    raise IdempotencyConflictError(
                         f"idempotency key {idempotency_key!r} was already used for a different charge "
-                        f"(reservation {existing.id}, decision {existing.decision_id}); use a fresh key per charge")
+                        f"(reservation {existing.id}, decision {existing.decision_id}); "
+                        "use a fresh key per charge")
                 return existing.model_copy(update={"replayed": True})
             for part in parts:
                 self._check_fits(tx, part)
@@ -178,7 +190,8 @@ class LedgerService:
         """The reservation, re-read after locking its accounts (accounts first: the global lock order)."""
         first = tx.reservation(rid=rid)
         if first is None:
-            raise UnknownReservation(f"no reservation with id {rid!r}; check the id (see `privgate ledger history`)")
+            raise UnknownReservationError(
+                f"no reservation with id {rid!r}; check the id (see `privgate ledger history`)")
         tx.lock_accounts([StoredAccount(a.scope, a.measure, a.window) for a in first.accounts], now)
         locked = tx.reservation(rid=rid, lock=True)
         assert locked is not None
@@ -206,7 +219,7 @@ class LedgerService:
             if res.status == "committed":
                 return res
             if res.status == "released":
-                raise ReservationReleased(
+                raise ReservationReleasedError(
                     f"reservation {res.id} (decision {res.decision_id}) was released, so its budget was "
                     "refunded; do not release the result — reserve again under a new key")
             return self._move(tx, res, "committed", now)
@@ -254,11 +267,13 @@ class LedgerService:
         """Add ``amount`` (in the account's measure; negative takes away) to the current window."""
         rule = self.config.rule_for(scope)
         if rule is None:
-            raise NoBudgetAccount(f"no budget rule matches {scope!r}; grants go to configured accounts only")
+            raise NoBudgetAccountError(
+                f"no budget rule matches {scope!r}; grants go to configured accounts only")
         if not reason.strip() or not granted_by.strip():
             raise BudgetError("a grant needs a reason and who granted it (they are kept for audit)")
         if rule.measure != "approx" and amount.delta != 0:
-            raise MeasureMismatch(f"account {scope} is {rule.measure}: grant epsilon/rho only, not delta")
+            raise MeasureMismatchError(
+                f"account {scope} is {rule.measure}: grant epsilon/rho only, not delta")
         now = self._clock()
         bucket = rule.window.bucket(now)
         record = GrantRecord(id=self._new_id(), scope=scope, bucket=bucket,
@@ -278,7 +293,8 @@ class LedgerService:
 
     def _status(self, tx: LedgerTx, account: StoredAccount, now: datetime) -> AccountStatus:
         rule = self.config.rule_for(account.scope)
-        configured = rule is not None and (rule.measure, rule.window.descriptor) == (account.measure, account.window)
+        configured = (rule is not None
+                      and (rule.measure, rule.window.descriptor) == (account.measure, account.window))
         window = Window.model_validate(account.window)
         totals = tx.window_totals(account.scope, *window.span(now))
         used = _used(totals)
@@ -329,7 +345,7 @@ class LedgerService:
     def remaining_epsilon(self, scopes: Sequence[str]) -> Decimal | None:
         """The largest pure ε a charge on all ``scopes`` could still spend now; ``None``: unlimited.
 
-        For zcdp accounts that is √(2·remaining ρ) (a pure ε costs ε²/2 ρ). Pending reservations
+        For zcdp accounts that is √(2·remaining rho) (a pure ε costs ε²/2 rho). Pending reservations
         count as spent. δ is not considered: the reservation is the authority.
         """
         now = self._clock()

@@ -38,7 +38,7 @@ def _day_start(day: int) -> datetime:
 
 
 class Window(BaseModel):
-    """A budget window; YAML may write it as a string: ``none``, ``day``, ``week``, ``month``, ``rolling:30``."""
+    """A budget window; YAML may write it as ``none``, ``day``, ``week``, ``month`` or ``rolling:N``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

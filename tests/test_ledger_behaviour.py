@@ -74,7 +74,7 @@ def require_pg() -> str:
     return url
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.service)])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Make, Clock]]:
     clock = Clock()
     opened: list[Ledger] = []
@@ -129,6 +129,7 @@ def status(led: Ledger, scope: str):  # type: ignore[no-untyped-def]
 def test_reserve_then_commit_moves_spend_from_reserved_to_committed(backend):
     make, _ = backend
     led = make(DEFAULT)
+    assert isinstance(led, Ledger)
     res = led.reserve(charge("principal:alice", "subject:customer", eps="0.5", delta="1e-7"), "k1")
     assert res.status == "pending"
     assert {a.scope for a in res.accounts} == {"principal:alice", "subject:customer"}

@@ -82,6 +82,7 @@ def test_sqlite_busy_writer_fails_closed_and_charges_nothing(tmp_path: Path):
     led.close()
 
 
+@pytest.mark.service
 def test_postgres_lock_timeout_fails_closed(pg_url: str):
     base, _, schema = pg_url.partition("?schema=")
     led = _service(PostgresStore(base, schema=schema, lock_timeout_ms=200))
@@ -96,6 +97,7 @@ def test_postgres_lock_timeout_fails_closed(pg_url: str):
     led.close()
 
 
+@pytest.mark.service
 def test_postgres_reconnects_after_the_server_drops_the_connection(pg_url: str):
     led = open_ledger(pg_url, CFG)
     led.commit(led.reserve(_charge("0.25"), "k1").id)

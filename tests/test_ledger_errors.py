@@ -113,3 +113,29 @@ def test_postgres_reconnects_after_the_server_drops_the_connection(pg_url: str):
     with pytest.raises(BudgetExhaustedError):
         led.reserve(_charge("0.6"), "k3")
     led.close()
+
+
+def test_work_per_charge_does_not_grow_with_history(tmp_path: Path):
+    """O(1) per charge: the SQL a reserve+commit runs is the same after 1 and after 300 charges."""
+    store = SqliteStore(str(tmp_path / "o1.db"))
+    cfg = BudgetConfig.model_validate({"accounts": [
+        {"scope": "principal:*", "epsilon": "1000", "window": "rolling:30"},
+        {"scope": "subject:customer", "measure": "zcdp", "rho": "1000"}]})
+    led = LedgerService(store, cfg, clock=clock, new_id=lambda: uuid.uuid4().hex)
+    seen: list[str] = []
+    store._conn.set_trace_callback(seen.append)
+
+    def one(i: int) -> list[str]:
+        seen.clear()
+        ch = Charge(decision_id=f"d{i}", scopes=("principal:alice", "subject:customer"),
+                    cost=Cost(epsilon=D("0.1")))
+        led.commit(led.reserve(ch, f"k{i}").id)
+        return list(seen)
+
+    first = one(0)
+    for i in range(1, 300):
+        one(i)
+    last = one(300)
+    assert len(last) == len(first) < 60  # two accounts: a constant number of statements
+    assert not any("ledger_reservations" in s and "SUM" in s.upper() for s in last)
+    led.close()

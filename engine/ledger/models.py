@@ -142,12 +142,6 @@ class Reservation(_Model):
     fingerprint: str
     replayed: bool = Field(default=False, description="true when reserve returned an existing reservation")
 
-    def status_at(self, now: datetime) -> ReservationStatus:
-        """Status as of ``now``: a pending reservation past its deadline reads as expired (spent)."""
-        if self.status == "pending" and self.expires_at <= now:
-            return "expired"
-        return self.status
-
 
 class GrantRecord(_Model):
     """Extra budget added to one account's current window (negative amounts take budget away)."""

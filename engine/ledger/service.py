@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from fnmatch import fnmatchcase
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import BudgetError
 from .amounts import ZERO, add, floor_q, plain, sub, zcdp_pure_headroom, zcdp_to_epsilon
@@ -399,3 +399,10 @@ class LedgerService:
 
     def close(self) -> None:
         self.store.close()
+
+
+if TYPE_CHECKING:
+    from .protocol import Ledger
+
+    def _implements_ledger(service: LedgerService) -> Ledger:  # mypy proves the Protocol is met
+        return service

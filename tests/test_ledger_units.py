@@ -174,3 +174,29 @@ def test_public_names_are_pinned():
         "SchemaTooNewError", "UnknownReservationError",
         "Window", "memory_ledger", "scopes_for", "zcdp_to_epsilon"])
     assert all(hasattr(ledger_pkg, n) for n in ledger_pkg.__all__)
+
+
+# engine/facts.py (skeleton, not the ledger's) declares a field named "construct", which pydantic warns about
+@pytest.mark.filterwarnings('ignore:Field name "construct":UserWarning')
+def test_budget_view_feeds_the_policy_inputs_affordable_flag():
+    from privgate.engine.decision import Principal, Request
+    from privgate.engine.facts import Facts
+    from privgate.engine.ledger import LedgerBudgetView, memory_ledger
+    from privgate.engine.policy_io import build_input
+    from privgate.engine.rules import Rules
+
+    now = datetime(2026, 5, 1, tzinfo=UTC)
+    led = memory_ledger(BudgetConfig.model_validate({"accounts": [{"scope": "principal:*", "epsilon": "1"}]}),
+                        clock=lambda: now)
+    view = LedgerBudgetView(led)
+    rules = Rules(allowed_functions=frozenset({"count"}))  # default class 'standard' costs 0.5
+    request = Request(principal=Principal(id="alice"), purpose="analytics", sql="select 1")
+    facts = Facts(dialect="postgres", statement_kind="select")
+
+    def doc():  # type: ignore[no-untyped-def]
+        return build_input(request, "r1", facts, rules, view.remaining("alice", "standard")).budget
+
+    assert doc().remaining == "1" and doc().affordable
+    led.commit(led.reserve(Charge(decision_id="d", scopes=("principal:alice",), cost=Cost(epsilon=D("0.6"))),
+                           "k").id)
+    assert doc().remaining == "0.4" and not doc().affordable

@@ -361,7 +361,7 @@ class LedgerService:
                 if rule.measure == "zcdp":
                     left = zcdp_pure_headroom(left)
                 best = left if best is None else min(best, left)
-        return best
+        return None if best is None else Decimal(plain(best))  # same value, no trailing zeros
 
     def audit(self) -> AuditReport:
         """Recompute every bucket from the reservations and grants and compare with the running totals."""

@@ -113,16 +113,22 @@ class Racers:
 
     def __init__(self) -> None:
         self.pool: Any = None
+        self.barrier: Any = None
         self.spawn_seconds = 0.0
 
     def starmap(self, fn: Any, args: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         if self.pool is None:
             ctx = mp.get_context("spawn")
             t0 = time.perf_counter()
-            self.pool = ctx.Pool(WORKERS, initializer=_init_worker, initargs=(ctx.Barrier(WORKERS),))
+            self.barrier = ctx.Barrier(WORKERS)
+            self.pool = ctx.Pool(WORKERS, initializer=_init_worker, initargs=(self.barrier,))
             self.pool.starmap(os.getpid, [()] * WORKERS, chunksize=1)  # wait until every worker is up
             self.spawn_seconds = time.perf_counter() - t0
-        result: list[dict[str, Any]] = self.pool.starmap(fn, args, chunksize=1)
+        try:
+            result: list[dict[str, Any]] = self.pool.starmap(fn, args, chunksize=1)
+        except BaseException:
+            self.barrier.reset()  # a failed round must not break the next one
+            raise
         return result
 
 
@@ -131,7 +137,7 @@ def racers() -> Iterator[Racers]:
     holder = Racers()
     yield holder
     if holder.pool is not None:
-        holder.pool.close()
+        holder.pool.terminate()  # the workers are idle between rounds; no need to wait for a clean exit
         holder.pool.join()
 
 
@@ -189,6 +195,7 @@ def test_32_processes_racing_for_the_last_units_never_overspend(ledger_url, race
 
 
 def test_32_processes_retrying_one_key_charge_once(ledger_url, racers):
+    """Also the first open of a fresh database by 32 processes at once (WAL switch, migration)."""
     racers.starmap(os.getpid, [])
     results = racers.starmap(same_key_worker, [(ledger_url, i) for i in range(WORKERS)])
     assert len({r["pid"] for r in results}) == WORKERS

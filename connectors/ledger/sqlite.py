@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -66,7 +67,7 @@ class SqliteStore:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_seconds,
                                          check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal(busy_timeout_seconds)
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
         except (sqlite3.Error, OSError) as exc:
@@ -77,6 +78,27 @@ class SqliteStore:
             except BaseException:
                 self._conn.close()
                 raise
+
+    def _enable_wal(self, timeout: float) -> None:
+        """Switch to WAL, waiting out other processes doing the same on a fresh file.
+
+        Changing the journal mode needs an exclusive lock and SQLite does not run the busy handler
+        for it, so replicas opening a new ledger together would fail at once without this retry.
+        """
+        deadline = time.monotonic() + timeout
+        pause = 0.005
+        while True:
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.2)
+                continue
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError(f"could not switch to WAL journal mode (got {mode!r})")
+            return
 
     def schema_version(self) -> int:
         with self._lock:

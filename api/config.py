@@ -3,7 +3,7 @@
 Discovery: ``--config FILE``, else ``$PRIVGATE_CONFIG``, else ``./privgate.yaml``, else built-in
 defaults. Relative paths inside the file are relative to the file. Environment variables override
 single keys (``PRIVGATE_CATALOG``, ``PRIVGATE_POLICY_BACKEND``, ``PRIVGATE_OPA_URL``,
-``PRIVGATE_DIALECT``, ``PRIVGATE_LEDGER``) so CI jobs and containers need no edited copy.
+``PRIVGATE_DIALECT``, ``PRIVGATE_LEDGER``, ``PRIVGATE_UPSTREAM``) so CI jobs and containers need no edited copy.
 """
 
 from __future__ import annotations
@@ -45,6 +45,24 @@ class BudgetConfig(_Cfg):
     epsilon: dict[str, Decimal] = Field(default_factory=dict, description="principal (or 'default') -> epsilon")
 
 
+DEFAULT_BUDGETS: dict[str, Any] = {
+    "accounts": [
+        {"scope": "subject:*", "measure": "approx", "epsilon": "10", "delta": "1e-5", "window": "rolling:30"},
+        {"scope": "principal:*", "measure": "approx", "epsilon": "5", "delta": "1e-6", "window": "week"},
+    ],
+}
+
+
+class LedgerConfig(_Cfg):
+    """The live privacy-budget ledger used by ``query``, ``decide`` and ``serve`` (docs/ledger.md)."""
+
+    url: str = Field(default="sqlite:///.privgate/ledger.db",
+                     description="sqlite:///relative/to/config.db, sqlite:////abs.db or postgresql://...")
+    budgets: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_BUDGETS))
+    release_cache: Path = Field(default=Path(".privgate/releases.db"),
+                                description="released DP answers, so a repeated question costs nothing")
+
+
 class CheckConfig(_Cfg):
     principal: str = "ci"
     purpose: str = "analytics"
@@ -57,8 +75,15 @@ class Config(_Cfg):
     principals: dict[str, PrincipalConfig] = Field(default_factory=dict)
     rules: dict[str, Any] = Field(default_factory=dict, description="overrides of rules/*.yaml keys")
     budget: BudgetConfig = BudgetConfig()
+    ledger: LedgerConfig = LedgerConfig()
+    upstream: str = Field(default="duckdb://.privgate/demo.duckdb",
+                          description="where `privgate query` runs SQL: duckdb://relative/or//abs/path.duckdb "
+                                      "or postgresql://...")
     check: CheckConfig = CheckConfig()
     mask_key_env: str = "PRIVGATE_MASK_KEY"
+    mask_key_file: Path | None = Field(
+        default=Path(".privgate/mask.key"),
+        description="used when the env var is unset: read, or created with a random key (mode 0600)")
     datahub: dict[str, Any] = Field(default_factory=dict, description="DataHub dataset naming (docs/datahub.md)")
     source: str = Field(default="<defaults>", exclude=True)
 
@@ -72,6 +97,8 @@ ENV_KEYS: Mapping[str, tuple[str, ...]] = {
     "PRIVGATE_DIALECT": ("dialect",),
     "PRIVGATE_POLICY_BACKEND": ("policy", "backend"),
     "PRIVGATE_OPA_URL": ("policy", "opa_url"),
+    "PRIVGATE_LEDGER": ("ledger", "url"),
+    "PRIVGATE_UPSTREAM": ("upstream",),
 }
 
 
@@ -109,7 +136,12 @@ def load_config(explicit: str | Path | None = None, env: Mapping[str, str] = os.
     if cfg.dialect not in SQL_DIALECTS:
         raise ConfigError(f"{cfg.source}: dialect: unknown SQL dialect {cfg.dialect!r}; "
                           f"use one of {', '.join(SQL_DIALECTS)}")
-    updates: dict[str, Any] = {"catalog": _resolve(base, cfg.catalog)}
+    updates: dict[str, Any] = {
+        "catalog": _resolve(base, cfg.catalog), "upstream": _resolve_url(base, cfg.upstream),
+        "ledger": cfg.ledger.model_copy(update={"url": _resolve_url(base, cfg.ledger.url),
+                                                "release_cache": _resolve(base, cfg.ledger.release_cache)}),
+        "mask_key_file": _resolve(base, cfg.mask_key_file) if cfg.mask_key_file else None,
+    }
     if cfg.policy.bundle is not None:
         updates["policy"] = cfg.policy.model_copy(update={"bundle": _resolve(base, cfg.policy.bundle)})
     return cfg.model_copy(update=updates)
@@ -117,3 +149,13 @@ def load_config(explicit: str | Path | None = None, env: Mapping[str, str] = os.
 
 def _resolve(base: Path, p: Path) -> Path:
     return p if p.is_absolute() else base / p
+
+
+def _resolve_url(base: Path, url: str) -> str:
+    """Relative file URLs are relative to the config file, like other paths: ``sqlite:///rel.db``
+    (SQLAlchemy style; ``sqlite:////abs.db``) and ``duckdb://rel.duckdb`` (``duckdb:///abs.duckdb``)."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return "sqlite:///" + str(_resolve(base, Path(url.removeprefix("sqlite:///"))).resolve())
+    if url.startswith("duckdb://") and not url.startswith("duckdb:///") and url != "duckdb://:memory:":
+        return "duckdb://" + str(_resolve(base, Path(url.removeprefix("duckdb://"))).resolve())
+    return url

@@ -7,6 +7,7 @@ support tickets, with consent columns; into a DuckDB file and, with --postgres, 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from privgate.config import load_config
@@ -28,5 +29,6 @@ def handle(args: argparse.Namespace) -> int:
     if args.customers < 1:
         raise SystemExit("privgate: error[usage]: --customers must be at least 1")
     catalog = load_catalog(load_config(args.config).catalog)
+    Path(args.path).parent.mkdir(parents=True, exist_ok=True)
     demo_data(args.path, catalog, customers=args.customers, seed=args.seed, postgres_url=args.postgres)
     return 0

@@ -23,7 +23,8 @@ TOUR: tuple[tuple[str, str, str, str], ...] = (
     ("A support agent, for support, sees contact details raw (a pii grant in rules/policy.yaml).",
      "sam", "support", "SELECT full_name, email, phone FROM sales.customers WHERE customer_id = 42"),
     ("Looking one person's orders up by email, without DP, singles them out.",
-     "ana", "analytics", "SELECT o.order_date, o.amount FROM sales.orders o JOIN sales.customers c USING (customer_id)\n"
+     "ana", "analytics",
+     "SELECT o.order_date, o.amount FROM sales.orders o JOIN sales.customers c USING (customer_id)\n"
      "WHERE c.email = 'jane@example.com'"),
     ("Hiding a statement behind a comment does not work.",
      "ana", "analytics", "SELECT 1; -- harmless?\nDROP TABLE sales.orders"),

@@ -1,21 +1,23 @@
 """The ``privgate`` command: a thin face that reads config, wires connectors and prints.
 
 Exit codes everywhere: 0 success / all allowed, 1 something was denied (or a test failed),
-2 usage or configuration error. Errors print ``privgate: error[<code>]: <message>`` on stderr.
+2 usage, configuration or upstream error, 70 an internal error (a bug: please report it).
+Errors print ``privgate: error[<code>]: <message>`` on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from privgate.engine import __version__
 from privgate.engine.errors import PrivgateError
 
-from . import check_cmd, data_cmd, decide_cmd, demo_cmd, policy_cmd, scan_cmd, sync_cmd
+from . import check_cmd, data_cmd, decide_cmd, demo_cmd, ledger_cmd, policy_cmd, query_cmd, scan_cmd, sync_cmd
 
-EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_DENIED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"privgate {__version__}")
     parser.add_argument("--config", metavar="FILE", help="privgate.yaml (default: $PRIVGATE_CONFIG or ./privgate.yaml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
-    for module in (decide_cmd, check_cmd, scan_cmd, sync_cmd, policy_cmd, data_cmd, demo_cmd):
+    for module in (query_cmd, decide_cmd, check_cmd, ledger_cmd, scan_cmd, sync_cmd, policy_cmd, data_cmd, demo_cmd):
         module.register(sub)
     return parser
 
@@ -55,6 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # a bug, or a library error nobody translated: say so, never a bare traceback
+        if os.environ.get("PRIVGATE_DEBUG"):
+            raise
+        print(f"privgate: error[internal_error]: unexpected {type(exc).__name__}: {exc} "
+              "(set PRIVGATE_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def run() -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,11 @@ class DuckDBExecutor:
         except duckdb.Error as exc:
             raise UpstreamError(f"cannot open DuckDB file {path}: {exc}", code="upstream_unreachable") from exc
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+                ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run ``sql``; ``params`` positional (``?``/``$1``) or named (``$name``, as the rewriter emits)."""
         try:
-            cur = self._con.execute(sql, list(params))
+            cur = self._con.execute(sql, dict(params) if isinstance(params, Mapping) else list(params))
             if cur.description is None:
                 return [], []
             return [d[0] for d in cur.description], [tuple(r) for r in cur.fetchall()]

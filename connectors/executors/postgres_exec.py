@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -22,12 +22,21 @@ class PostgresExecutor:
             raise UpstreamError(f"cannot connect to PostgreSQL: {exc}", code="upstream_unreachable") from exc
         self._read_only = read_only
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+                ) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run ``sql``; named ``params`` fill the rewriter's ``%(name)s`` placeholders (every other ``%``
+        is escaped first, since psycopg reads each one as placeholder syntax)."""
+        bind: Any = list(params) or None
+        if isinstance(params, Mapping) and params:
+            sql = sql.replace("%", "%%")
+            for name in params:
+                sql = sql.replace(f"%%({name})s", f"%({name})s")
+            bind = dict(params)
         try:
             with self._con.transaction(), self._con.cursor() as cur:
                 if self._read_only:
                     cur.execute("SET TRANSACTION READ ONLY")
-                cur.execute(sql, list(params) or None)
+                cur.execute(sql, bind)
                 if cur.description is None:  # a statement without a result set
                     return [], []
                 names = [d.name for d in cur.description]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -17,7 +17,8 @@ class Executor(Protocol):
 
     dialect: str
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]: ...
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()
+                ) -> tuple[list[str], list[tuple[Any, ...]]]: ...
 
     def data_version(self, tables: Sequence[str]) -> str: ...
 

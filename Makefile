@@ -18,8 +18,22 @@ setup: $(STAMP) link
 link: $(STAMP)
 	@$(BIN)/pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
 
-demo: setup
+DEMO_DB := .privgate/demo.duckdb
+DEMO_DP := SELECT c.country, count(*) AS orders, avg(o.amount) AS avg_amount FROM sales.orders o JOIN sales.customers c ON c.customer_id = o.customer_id GROUP BY c.country ORDER BY orders DESC
+
+$(DEMO_DB): | $(STAMP)
+	$(BIN)/privgate demo-data $(DEMO_DB)
+
+demo: setup $(DEMO_DB)
 	$(BIN)/privgate demo
+	@echo "== A DP answer from the demo warehouse ($(DEMO_DB)), charged to ana's budget:"
+	$(BIN)/privgate query --principal ana --sql "$(DEMO_DP)"
+	@echo "== A row-level read: masked, consent-filtered, capped:"
+	$(BIN)/privgate query --principal ana --sql "SELECT customer_id, full_name, email, country FROM sales.customers ORDER BY customer_id LIMIT 5"
+	@echo "== A denial (exit code 1 is expected here):"
+	-$(BIN)/privgate query --principal ana --sql "SELECT customer_id, ssn FROM sales.customers"
+	@echo "== The ledger:"
+	$(BIN)/privgate ledger show
 
 lint: setup
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -95,3 +96,19 @@ def test_decide_exit_codes_and_json(capsys):
     assert code == 0 and out.startswith("ALLOW")
     code, _, err = run(capsys, "decide", "--principal", "nobody", "--sql", "SELECT 1")
     assert code == 2 and "cli_no_purpose" in err
+
+
+def test_policy_test_runs_the_corpus_on_both_backends(capsys, opa_url, tmp_path: Path, monkeypatch):
+    corpus = str(ROOT / "tests" / "corpus" / "policy")
+    code, out, _ = run(capsys, "policy", "test", corpus)
+    assert code == 0, out
+    assert re.search(r"(\d+) cases on embedded \(sha256:[0-9a-f]{16}\): \1 passed, 0 failed", out)
+    monkeypatch.setenv("PRIVGATE_OPA_URL", opa_url)
+    code, out, _ = run(capsys, "policy", "test", corpus, "--backend", "opa", "--json")
+    assert code == 0
+    results = json.loads(out)
+    assert results and all(r["passed"] and r["backend"] == "opa" for r in results)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cases:\n  - note: wrong on purpose\n    input: {facts: {statement_kind: ddl}}\n    expected: {allow: true}\n")
+    code, out, _ = run(capsys, "policy", "test", str(bad))
+    assert code == 1 and "FAIL" in out

@@ -109,6 +109,7 @@ def test_policy_test_runs_the_corpus_on_both_backends(capsys, opa_url, tmp_path:
     results = json.loads(out)
     assert results and all(r["passed"] and r["backend"] == "opa" for r in results)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("cases:\n  - note: wrong on purpose\n    input: {facts: {statement_kind: ddl}}\n    expected: {allow: true}\n")
+    bad.write_text("cases:\n  - note: wrong on purpose\n"
+                   "    input: {facts: {statement_kind: ddl}}\n    expected: {allow: true}\n")
     code, out, _ = run(capsys, "policy", "test", str(bad))
     assert code == 1 and "FAIL" in out

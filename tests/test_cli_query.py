@@ -97,3 +97,11 @@ def test_missing_upstream_is_a_clear_error(tmp_path, capsys):
     cfg = _config(tmp_path, tmp_path / "nope.duckdb")
     code, _, err = run(capsys, cfg, "query", "--principal", "ana", "--sql", COUNTRY)
     assert code == 2 and "upstream_unreachable" in err and "privgate demo-data" in err
+
+
+def test_shapes_dp_cannot_answer_are_denials_with_what_would_work(warehouse, tmp_path, capsys):
+    cfg = _config(tmp_path, warehouse)
+    code, _, err = run(capsys, cfg, "query", "--principal", "ana", "--sql", "SELECT max(amount) FROM sales.orders")
+    assert code == 1
+    assert "dp_unsupported_aggregate" in err and "Allowed: COUNT(*)" in err
+    assert spent(capsys, cfg) == 0

@@ -16,7 +16,9 @@ from typing import Any
 
 from privgate.config import load_config
 from privgate.engine.decision import Request
+from privgate.engine.dp.errors import DpError
 from privgate.engine.errors import ConfigError
+from privgate.engine.ledger.errors import BudgetExhaustedError
 from privgate.query import QueryOutcome, run_query
 from privgate.wiring import build_engine, load_mask_key, open_configured_ledger, principal
 
@@ -55,8 +57,12 @@ def handle(args: argparse.Namespace) -> int:
     engine = build_engine(cfg, ledger=ledger, mask_key=load_mask_key(cfg))
     request = Request(principal=principal(cfg, args.principal, tuple(args.role)), purpose=purpose,
                       sql=read_sql(args), dialect=args.dialect or executor.dialect, surface="query")
-    outcome = run_query(engine, request, executor, ledger=ledger, bounds=load_bounds_policy(),
-                        release_cache=SqliteReleaseCache(cfg.ledger.release_cache))
+    try:
+        outcome = run_query(engine, request, executor, ledger=ledger, bounds=load_bounds_policy(),
+                            release_cache=SqliteReleaseCache(cfg.ledger.release_cache))
+    except (DpError, BudgetExhaustedError) as exc:  # the DP planner or the ledger refused: a denial
+        print(f"DENY  {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
     if not outcome.decision.allowed:
         print(render(outcome.decision), file=sys.stderr)
         return 1

@@ -1,0 +1,54 @@
+-- privgate ledger schema v1 (SQLite). Amounts are exact decimals stored as TEXT (never REAL);
+-- times are integer microseconds since the Unix epoch (UTC).
+CREATE TABLE ledger_accounts (
+    scope       TEXT PRIMARY KEY,
+    measure     TEXT NOT NULL CHECK (measure IN ('pure', 'approx', 'zcdp')),
+    window_spec TEXT NOT NULL,
+    created_us  INTEGER NOT NULL
+);
+
+-- Running totals per account and window bucket: the O(1) state a charge reads and writes.
+CREATE TABLE ledger_buckets (
+    scope           TEXT NOT NULL REFERENCES ledger_accounts (scope),
+    bucket          INTEGER NOT NULL,
+    granted_loss    TEXT NOT NULL DEFAULT '0',
+    granted_delta   TEXT NOT NULL DEFAULT '0',
+    committed_loss  TEXT NOT NULL DEFAULT '0',
+    committed_delta TEXT NOT NULL DEFAULT '0',
+    reserved_loss   TEXT NOT NULL DEFAULT '0',
+    reserved_delta  TEXT NOT NULL DEFAULT '0',
+    expired_loss    TEXT NOT NULL DEFAULT '0',
+    expired_delta   TEXT NOT NULL DEFAULT '0',
+    PRIMARY KEY (scope, bucket)
+) WITHOUT ROWID;
+
+CREATE TABLE ledger_reservations (
+    id              TEXT PRIMARY KEY,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    decision_id     TEXT NOT NULL,
+    principal       TEXT,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'committed', 'released', 'expired')),
+    created_us      INTEGER NOT NULL,
+    expires_us      INTEGER NOT NULL,
+    closed_us       INTEGER,
+    epsilon         TEXT NOT NULL,
+    delta           TEXT NOT NULL,
+    rho             TEXT,
+    mechanisms      TEXT NOT NULL,
+    note            TEXT NOT NULL DEFAULT '',
+    fingerprint     TEXT NOT NULL
+);
+CREATE INDEX ledger_reservations_created ON ledger_reservations (created_us);
+
+-- What each reservation took from each account, in that account's measure.
+CREATE TABLE ledger_reservation_accounts (
+    reservation_id TEXT NOT NULL REFERENCES ledger_reservations (id),
+    scope          TEXT NOT NULL REFERENCES ledger_accounts (scope),
+    measure        TEXT NOT NULL,
+    window_spec    TEXT NOT NULL,
+    bucket         INTEGER NOT NULL,
+    loss           TEXT NOT NULL,
+    delta          TEXT NOT NULL,
+    PRIMARY KEY (reservation_id, scope)
+);
+CREATE INDEX ledger_reservation_accounts_scope ON ledger_reservation_accounts (scope, reservation_id);

@@ -30,7 +30,8 @@ def clinic_frame(name: str, seed: int) -> dict[str, np.ndarray]:
             "email": np.array([f"p{i}@{name}.example" for i in ids]), "readmitted": readmitted}
 
 
-def clinic_database(name: str, seed: int, *, holdout: float = 0.2) -> tuple[duckdb.DuckDBPyConnection, dict[str, np.ndarray]]:
+def clinic_database(name: str, seed: int, *,
+                    holdout: float = 0.2) -> tuple[duckdb.DuckDBPyConnection, dict[str, np.ndarray]]:
     """An in-memory DuckDB with ``clinic_<name>.patients`` (the training rows) and the held-out rows."""
     frame = clinic_frame(name, seed)
     n = len(frame["patient_id"])

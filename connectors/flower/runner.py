@@ -51,9 +51,12 @@ class RunSummary:
         return sum(r.governance_s for r in done) / sum(r.round_s for r in done) if done else 0.0
 
 
-def _domain_data(catalog: Catalog, job: TrainingJob, seed: int) -> dict[str, tuple[Callable[[], tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray]]:
-    """Per domain: a loader running the domain's own feature query, and its held-out rows (scaled)."""
-    out = {}
+Loader = Callable[[], tuple[np.ndarray, np.ndarray]]
+
+
+def _domain_data(catalog: Catalog, job: TrainingJob, seed: int) -> dict[str, tuple[Loader, np.ndarray, np.ndarray]]:
+    """Per domain: a loader over the domain's own feature query's rows, its held-out and training rows (scaled)."""
+    out: dict[str, tuple[Loader, np.ndarray, np.ndarray]] = {}
     bounds = {(q, c.name): c.bounds for q, _, t in catalog.iter_tables() for c in t.columns}
     for spec in job.domains:
         clinic = spec.name.removeprefix("clinic_")
@@ -69,15 +72,20 @@ def _domain_data(catalog: Catalog, job: TrainingJob, seed: int) -> dict[str, tup
                               code="config_training_job")
         table = f"clinic_{clinic}.patients"
         feats = [n for n in names if n != job.model.label]
-        lo = [float(bounds[(table, n)].lower) if bounds.get((table, n)) else 0.0 for n in feats]
-        hi = [float(bounds[(table, n)].upper) if bounds.get((table, n)) else 1.0 for n in feats]
+        declared = [bounds.get((table, n)) for n in feats]
+        lo = [float(b.lower) if b is not None else 0.0 for b in declared]
+        hi = [float(b.upper) if b is not None else 1.0 for b in declared]
         li = names.index(job.model.label)
         x = logreg.scale(np.delete(rows, li, axis=1), lo, hi)
         y = rows[:, li]
         xt = logreg.scale(np.column_stack([np.asarray(test[n], dtype=float) for n in feats]), lo, hi)
         yt = np.asarray(test[job.model.label], dtype=float)
-        out[spec.name] = ((lambda x=x, y=y: (x, y)), np.hstack([xt, yt[:, None]]), np.hstack([x, y[:, None]]))
+        out[spec.name] = (_loader(x, y), np.hstack([xt, yt[:, None]]), np.hstack([x, y[:, None]]))
     return out
+
+
+def _loader(x: np.ndarray, y: np.ndarray) -> Loader:
+    return lambda: (x, y)
 
 
 def run_job(job: TrainingJob, *, catalog: Catalog, rules: Rules, settings: TrainingSettings,
@@ -132,14 +140,15 @@ def run_job(job: TrainingJob, *, catalog: Catalog, rules: Rules, settings: Train
     forecast = governor.forecast()
     if forecast.forecast is not None:
         f = forecast.forecast
-        out(f"forecast: {job.rounds} rounds would cost rho={f.rho} → epsilon {f.epsilon_zcdp:.3f} (zCDP, ledger) / "
-            f"{f.epsilon_rdp:.3f} (RDP, dp-accounting) at delta={f.target_delta}")
+        out(f"forecast: {job.rounds} rounds would cost rho={f.rho} → epsilon {f.epsilon_zcdp:.3f} (zCDP, ledger)"
+            f" / {f.epsilon_rdp:.3f} (RDP, dp-accounting) at delta={f.target_delta}")
     t0 = timer()
     result = strategy.start(grid, ArrayRecord([np.zeros(n_features + 1)]), num_rounds=job.rounds,
                             train_config=ConfigRecord(), evaluate_fn=evaluate)
     elapsed = timer() - t0
     final = result.evaluate_metrics_serverapp.get(max(result.evaluate_metrics_serverapp, default=0))
-    acc = float(final["accuracy"]) if final is not None and strategy.reports and any(r.completed for r in strategy.reports) else None
+    completed = any(r.completed for r in strategy.reports)
+    acc = float(str(final["accuracy"])) if final is not None and completed else None
     w = logreg.train(np.zeros(n_features + 1), pooled[:, :-1], pooled[:, -1], lr=job.model.learning_rate,
                      epochs=job.model.local_epochs * job.rounds)
     baseline = logreg.accuracy(w, test[:, :-1], test[:, -1])
@@ -151,9 +160,12 @@ def run_job(job: TrainingJob, *, catalog: Catalog, rules: Rules, settings: Train
         + (f", stopped: {'; '.join(summary.stopped)}" if summary.stopped else ""))
     out(f"ledger: {summary.charges} committed charge(s) (one per completed round)")
     for a in ledger.show().accounts:
-        eq = (f" (epsilon {a.epsilon_spent_equivalent:.4f} of {a.epsilon_limit_equivalent:.4f} at delta {a.report_delta})"
-              if a.epsilon_spent_equivalent is not None and a.epsilon_limit_equivalent is not None else "")
+        eq = ""
+        if a.epsilon_spent_equivalent is not None and a.epsilon_limit_equivalent is not None:
+            eq = (f" (epsilon {a.epsilon_spent_equivalent:.4f} of {a.epsilon_limit_equivalent:.4f}"
+                  f" at delta {a.report_delta})")
         out(f"  {a.scope} [{a.measure}, {a.window}]: spent {a.committed.loss} of {a.limit_loss}{eq}")
+
     out(f"accuracy: governed DP federated {'-' if acc is None else f'{acc:.4f}'} vs central baseline {baseline:.4f} "
         f"(pooled data, no DP)")
     out(f"governance overhead: {summary.overhead_share() * 100:.2f}% of round time")

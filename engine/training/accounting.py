@@ -6,8 +6,8 @@ person changes at most ``g`` updates, where ``g`` is how many authorized domains
 privacy-unit namespace, so the sum's L2 sensitivity is ``g·C`` and the round is a Gaussian mechanism
 with effective noise multiplier ``z/g``:
 
-* zCDP: ``ρ = g² / (2 z²)`` exactly (Bun & Steinke 2016, Prop. 1.6) — what the ledger composes;
-* RDP: ``α·ρ`` at every order α — what ``dp-accounting`` (Flower's own accountant) composes and
+* zCDP: ``rho = g² / (2 z²)`` exactly (Bun & Steinke 2016, Prop. 1.6) — what the ledger composes;
+* RDP: ``alpha·rho`` at every order alpha — what ``dp-accounting`` (Flower's own accountant) composes and
   converts to (ε, δ) more tightly for the forecast.
 
 No amplification by sampling is claimed (Flower's accounted mode requires the same): rounds that
@@ -46,7 +46,7 @@ class GaussianRound:
 
 @dataclass(frozen=True)
 class RoundCost:
-    """What one round is charged: ρ, its (ε, δ) view at the round's δ share, and dp-accounting's ε."""
+    """What one round is charged: rho, its (ε, δ) view at the round's δ share, and dp-accounting's ε."""
 
     mechanism: GaussianRound
     cost: Cost

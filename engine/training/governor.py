@@ -279,7 +279,8 @@ class TrainingGovernor:
                           input_version=TRAINING_INPUT_VERSION)
 
     def _summary(self, round_no: int) -> str:
-        return f"training job {self.job.name} " + (f"round {round_no}/{self.job.rounds}" if round_no else "(all rounds)")
+        which = f"round {round_no}/{self.job.rounds}" if round_no else "(all rounds)"
+        return f"training job {self.job.name} {which}"
 
     def _record(self, decision_id: str, now: datetime, round_no: int, result: PolicyResult,
                 timings: dict[str, float], cost: RoundCost | None = None) -> Decision:
@@ -321,7 +322,7 @@ def _mechanism(cost: RoundCost, domains: Sequence[str], round_no: int) -> Mechan
 
 
 def _pure_equivalent(rho: Decimal) -> Decimal:
-    """√(2ρ): the pure ε whose zCDP cost equals ρ (what ``remaining_epsilon`` speaks), rounded up."""
+    """√(2rho): the pure ε whose zCDP cost equals rho (what ``remaining_epsilon`` speaks), rounded up."""
     with localcontext() as ctx:
         ctx.prec = 50
         return (2 * rho).sqrt().quantize(Decimal("1e-18"), rounding=ROUND_CEILING)

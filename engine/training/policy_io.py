@@ -87,7 +87,7 @@ class TrainingPolicyInput(_Doc):
 
 def budget_doc(epsilon: Decimal, delta: Decimal, rho: Decimal, remaining: Decimal | None,
                pure_equivalent: Decimal) -> dict[str, Any]:
-    """``affordable`` compares the ledger's pure-ε headroom with the charge's pure-ε equivalent √(2ρ)."""
+    """``affordable`` compares the ledger's pure-ε headroom with the charge's pure-ε equivalent √(2rho)."""
     return {"epsilon": str(epsilon), "delta": str(delta), "rho": str(rho),
             "remaining": None if remaining is None else str(remaining),
             "affordable": remaining is None or remaining >= pure_equivalent}

@@ -33,7 +33,7 @@ class ModelSpec(_Spec):
 class DpSpec(_Spec):
     """Central DP for the model updates (Flower's fixed-clipping wrappers)."""
 
-    noise_multiplier: Decimal = Field(gt=0, description="σ / clipping_norm of the Gaussian noise on the sum")
+    noise_multiplier: Decimal = Field(gt=0, description="sigma / clipping_norm of the Gaussian noise on the sum")
     clipping_norm: Decimal = Field(gt=0, description="L2 bound of each domain's update")
     clipping: Literal["server", "client"] = "server"
     target_delta: Decimal = Field(gt=0, lt=1, description="δ of the whole job")

@@ -96,3 +96,10 @@ def test_fl_run_cli(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert code == 0, out
     assert "round   2: ALLOW" in out and "2 committed charge(s)" in out and "central baseline" in out
+
+
+def test_check_judges_training_job_with_epsilon_forecast(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--config", str(EXAMPLE / "privgate.yaml"), "check", str(EXAMPLE)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "job.yaml" in out and "ε forecast 21.62" in out

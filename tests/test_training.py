@@ -31,7 +31,9 @@ def evaluator() -> EmbeddedEvaluator:
 
 
 def job_doc(**changes: Any) -> dict[str, Any]:
+    """The example job pinned to z = 2 (rho 0.125 per round), whatever the example file tunes."""
     doc = yaml.safe_load((EXAMPLE / "job.yaml").read_text())
+    doc["dp"] = {"noise_multiplier": "2.0", "clipping_norm": "1.0", "clipping": "server", "target_delta": "1e-6"}
     doc.update(changes)
     return doc
 
@@ -200,13 +202,13 @@ def test_no_ledger_fails_closed(evaluator: EmbeddedEvaluator) -> None:
 
 def test_policy_input_matches_its_schema(evaluator: EmbeddedEvaluator) -> None:
     gov = governor(evaluator)
-    doc = gov.input_document("id", 3, {"epsilon": "1", "delta": "0", "rho": "0", "remaining": None,
+    doc = gov.input_document("id", 3, {"epsilon": "1", "delta": "0", "rho": "0", "needed": "0", "remaining": None,
                                         "affordable": True})
     TrainingPolicyInput.model_validate(doc)
 
 
 def test_forecast_for_check(evaluator: EmbeddedEvaluator) -> None:
-    fc = governor(evaluator, ledger=None).forecast()
+    fc = governor(evaluator, job_doc(), ledger=None).forecast()
     assert fc.decision.allowed and fc.forecast is not None
     assert fc.forecast.rho == Decimal(5)  # 40 rounds x 0.125
 

@@ -73,7 +73,8 @@ class TrainingBudgetDoc(_Doc):
     epsilon: str = Field(description="ε this request costs (the round, or the whole job when round = 0)")
     delta: str
     rho: str
-    remaining: str | None
+    needed: str = Field(description="pure-epsilon equivalent sqrt(2 rho) of the charge, compared with remaining")
+    remaining: str | None = Field(description="the ledger's pure-epsilon headroom over the charge's scopes")
     affordable: bool
 
 
@@ -88,7 +89,7 @@ class TrainingPolicyInput(_Doc):
 def budget_doc(epsilon: Decimal, delta: Decimal, rho: Decimal, remaining: Decimal | None,
                pure_equivalent: Decimal) -> dict[str, Any]:
     """``affordable`` compares the ledger's pure-ε headroom with the charge's pure-ε equivalent √(2rho)."""
-    return {"epsilon": str(epsilon), "delta": str(delta), "rho": str(rho),
+    return {"epsilon": str(epsilon), "delta": str(delta), "rho": str(rho), "needed": str(pure_equivalent),
             "remaining": None if remaining is None else str(remaining),
             "affordable": remaining is None or remaining >= pure_equivalent}
 

@@ -193,7 +193,7 @@ deny_tuples contains ["training_too_few_domains", msg, "privgate.training.domain
 deny_tuples contains ["budget_exhausted", msg, "privgate.training.budget"] if {
 	ready
 	not input.budget.affordable
-	msg := sprintf("privacy budget exhausted: this %s costs epsilon %s but only %v is left; the run stops here", [scope_label, input.budget.epsilon, input.budget.remaining])
+	msg := sprintf("privacy budget exhausted: this %s needs %v of pure-epsilon headroom (rho %v; epsilon %s at delta %v) but only %v is left; the run stops here", [scope_label, object.get(input.budget, "needed", "?"), object.get(input.budget, "rho", "?"), input.budget.epsilon, object.get(input.budget, "delta", "?"), input.budget.remaining])
 }
 
 scope_label := "job" if input.job.round == 0

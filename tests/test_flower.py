@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 
 from privgate.cli.main import main
@@ -103,3 +104,76 @@ def test_check_judges_training_job_with_epsilon_forecast(capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert code == 0, out
     assert "job.yaml" in out and "ε forecast 31.05" in out
+
+
+def _governed(tmp_path: Path, *, server_key: bytes, client_key: bytes, settings: object = None,
+              job_file: Path = EXAMPLE / "job.yaml"):
+    from flwr.serverapp.strategy import FedAvg
+
+    from privgate.connectors.flower import GovernedStrategy, NodeDirectory
+    from privgate.engine.training import TrainingGovernor
+
+    job = load_job(job_file)
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'l.db'}", load_budgets(EXAMPLE / "budgets.yaml"))
+    ids = itertools.count()
+    gov = TrainingGovernor(job, load_catalog(EXAMPLE / "catalog"), load_rules(), settings or load_training_settings(),
+                           EmbeddedEvaluator(), ledger, clock=lambda: datetime.now(UTC),
+                           new_id=lambda: f"d{next(ids)}", run_id="t")
+    grid = LocalGrid()
+    refusals: list[str] = []
+    nodes = {}
+    x, y = np.zeros((4, 6)), np.array([0.0, 1.0, 0.0, 1.0])
+    for d in job.domains:
+        app = client_app(lambda: (x, y), lr=0.1, epochs=1,
+                         mods=[governed_mod(d.name, TokenSigner(client_key), ["model_training"], refusals=refusals)])
+        nodes[grid.add_node(app, {})] = d.name
+    strategy = GovernedStrategy(FedAvg(fraction_train=1e-9, fraction_evaluate=0.0, min_train_nodes=3,
+                                       min_available_nodes=3),
+                                gov, NodeDirectory(nodes), TokenSigner(server_key))
+    return strategy, grid, ledger, refusals
+
+
+def test_round_refused_by_every_client_is_released_and_stops(tmp_path: Path) -> None:
+    strategy, grid, ledger, refusals = _governed(tmp_path, server_key=KEY, client_key=b"x" * 32)
+    try:
+        strategy.start(grid, ArrayRecord([np.zeros(7)]), num_rounds=3)
+        assert [r.code for r in strategy.stopped] == ["training_round_failed"]
+        assert len(refusals) == 3 and "signature does not verify" in refusals[0]
+        north = next(a for a in ledger.show().accounts if a.scope == "subject:patient_north")
+        assert north.committed.loss == 0 and north.reserved.loss == 0  # released: nothing charged
+        assert [e.status for e in ledger.history().entries if e.kind == "charge"] == ["released"]
+    finally:
+        ledger.close()
+
+
+def test_secure_aggregation_obligation_fails_closed(tmp_path: Path) -> None:
+    base = load_training_settings()
+    settings = base.model_copy(update={"domains": {"clinic_north": base.default_domain.model_copy(
+        update={"require_secure_aggregation": True})}})
+    doc = yaml.safe_load((EXAMPLE / "job.yaml").read_text())
+    doc["secure_aggregation"] = True
+    job_file = tmp_path / "job.yaml"
+    job_file.write_text(yaml.safe_dump(doc))
+    strategy, grid, ledger, _ = _governed(tmp_path, server_key=KEY, client_key=KEY, settings=settings,
+                                          job_file=job_file)
+    try:
+        strategy.start(grid, ArrayRecord([np.zeros(7)]), num_rounds=2)
+        assert [r.code for r in strategy.stopped] == ["training_secagg_unavailable"]
+        assert all(e.status == "released" for e in ledger.history().entries if e.kind == "charge")
+    finally:
+        ledger.close()
+
+
+def test_authorized_grid_hides_and_refuses_unauthorized_nodes() -> None:
+    from privgate.connectors.flower import AuthorizedGrid
+    from privgate.engine.errors import PolicyError
+
+    grid = LocalGrid()
+    app = client_app(lambda: (np.zeros((2, 2)), np.array([0.0, 1.0])), lr=0.1, epochs=1)
+    a, b = grid.add_node(app, {}), grid.add_node(app, {})
+    view = AuthorizedGrid(grid, [a], {"job": "j"})
+    assert list(view.get_node_ids()) == [a]
+    content = RecordDict({"arrays": ArrayRecord([np.zeros(3)]), "config": ConfigRecord({})})
+    with pytest.raises(PolicyError) as err:
+        list(view.push_messages([Message(content, dst_node_id=b, message_type="train")]))
+    assert err.value.code == "training_node_not_authorized"

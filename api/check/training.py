@@ -42,7 +42,10 @@ def training_findings(engine: Engine, paths: Iterable[str | Path]) -> tuple[list
     findings: list[Finding] = []
     ids = itertools.count(1)
     for path in yaml_files(paths):
-        doc = read_yaml(path, ConfigError)
+        try:
+            doc = read_yaml(path, ConfigError)
+        except ConfigError:
+            continue  # not YAML we can read, so not a training job; SQL checks go on
         if not is_training_job(doc):
             continue
         files.append(str(path))

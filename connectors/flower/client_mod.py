@@ -4,7 +4,7 @@ Defence in depth: the server-side strategy already sends only to authorized node
 the domain in its own SuperNode, checks again on its side — the token must verify with the
 federation key, name this node's domain among the authorized ones, and serve a purpose the domain
 allows. Anything else gets an error reply and the ClientApp never sees the message (so no data is
-read for it).
+read for it). Put it first in the ClientApp's ``mods``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def governed_mod(domain: str, signer: TokenSigner, purposes: Collection[str], *,
             if refusals is not None:
                 refusals.append(exc.message)
             return Message(Error(code=REFUSED, reason=f"{exc.code}: {exc.message}"), reply_to=msg)
+        # the app (and mods after this one, e.g. Flower's fixedclipping_mod, which wants exactly one
+        # ConfigRecord) see the message as the strategy built it
+        del msg.content[TOKEN_KEY]
         return call_next(msg, ctx)
 
     return mod

@@ -8,6 +8,7 @@ the round's signed token for the client mod.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable, Mapping
 from uuid import uuid4
@@ -106,7 +107,8 @@ class LocalGrid(Grid):
             app, context = self._nodes[msg.metadata.dst_node_id]
             TaskIdentity.node_id = msg.metadata.dst_node_id  # the node's side, for its reply
             try:
-                self._replies[msg_id] = app(msg, context)
+                # a copy, as the wire would deliver it: nodes never share objects with the server or each other
+                self._replies[msg_id] = app(copy.deepcopy(msg), context)
             finally:
                 TaskIdentity.node_id = self.SERVER_NODE_ID
             ids.append(msg_id)

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, MetricRecord
+from flwr.clientapp.mod import fixedclipping_mod
 from flwr.serverapp.strategy import FedAvg
 
 from privgate.engine.catalog import Catalog
@@ -29,7 +30,6 @@ from .grid import LocalGrid
 from .identity import NodeDirectory
 from .strategy import GovernedStrategy, RoundReport
 from .tokens import TokenSigner
-
 
 BASELINE_EPOCHS = 2000
 
@@ -105,8 +105,10 @@ def run_job(job: TrainingJob, *, catalog: Catalog, rules: Rules, settings: Train
     for name, (load, _, _) in data.items():
         domain = next((d for d in catalog.domains if d.name == name), None)
         purposes = domain.allowed_purposes if domain else ()
-        app = logreg.client_app(load, lr=job.model.learning_rate, epochs=job.model.local_epochs,
-                                mods=[governed_mod(name, signer, purposes, refusals=refusals)])
+        mods = [governed_mod(name, signer, purposes, refusals=refusals)]
+        if job.dp is not None and job.dp.clipping == "client":
+            mods.append(fixedclipping_mod)  # pairs with DifferentialPrivacyClientSideFixedClipping
+        app = logreg.client_app(load, lr=job.model.learning_rate, epochs=job.model.local_epochs, mods=mods)
         nodes[grid.add_node(app, {"domain": name})] = name
     test = np.vstack([t for _, t, _ in data.values()])
     pooled = np.vstack([p for _, _, p in data.values()])

@@ -106,6 +106,15 @@ class GovernedStrategy(Strategy):
                 self.stopped = decision.reasons
                 self._emit(report)
                 break
+            if any(o.kind == "secure_aggregation" for o in decision.decision.obligations):
+                # fail closed: an obligation this run cannot honour is a stop, never a silent skip
+                self._close(report, ok=False)
+                self.stopped = (Reason(code="training_secagg_unavailable", rule="connectors.flower",
+                                       message="the policy requires secure aggregation (SecAgg+) for this round, "
+                                               "which this Flower integration does not provide yet; "
+                                               "its charge was released"),)
+                self._emit(report)
+                break
             token = self.signer.sign(RoundToken(job=self.governor.job.name, purpose=self.governor.job.purpose,
                                                 round=rnd, decision_id=decision.decision.id, domains=decision.domains))
             view = AuthorizedGrid(grid, self.nodes.nodes_of(decision.domains), token)

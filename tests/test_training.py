@@ -221,3 +221,21 @@ def test_training_corpus_inputs_are_real_inputs() -> None:
         if case.get("note", "").startswith("malformed"):
             continue
         TrainingPolicyInput.model_validate(case["input"])
+
+
+def test_training_corpus_compiled_rvm_and_interpreter_agree() -> None:
+    """The regorus RVM (compiled decision rules) and the interpreter return the same documents."""
+    from _support import default_data
+
+    from privgate.connectors.policy.corpus import case_data, load_cases, run_case
+
+    corpus = Path(__file__).resolve().parent / "corpus" / "policy"
+    compiled, interpreted = EmbeddedEvaluator(compiled=True), EmbeddedEvaluator(compiled=False)
+    for case in load_cases(sorted(corpus.glob("training*.yaml"))):
+        got = []
+        for ev in (compiled, interpreted):
+            ev.load(case_data(case, default_data()))
+            result = run_case(ev, case, path=case.path or "privgate/training/decision")
+            assert result.passed, (case.note, result.problems)
+            got.append(result.decision)
+        assert got[0] == got[1], case.note

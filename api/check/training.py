@@ -2,8 +2,8 @@
 
 A YAML file is a training job when it has ``rounds``, ``domains``, ``model`` and ``purpose``; other
 YAML files are ignored. Each job becomes one finding: the training policy's decision on the whole
-job (round 0) with its ε forecast (zCDP as the ledger composes it; RDP from dp-accounting in the
-message). Needs the ``fl`` extra (dp-accounting).
+job (round 0) with its ε forecast (zCDP, as the ledger composes the per-round charges) in the
+decision's ``epsilon``. Needs the ``fl`` extra (dp-accounting).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from privgate.engine.decision import Reason
 from privgate.engine.errors import ConfigError
 from privgate.engine.pipeline import Engine
 from privgate.engine.split import Statement
@@ -54,15 +53,9 @@ def training_findings(engine: Engine, paths: Iterable[str | Path]) -> tuple[list
                                clock=lambda: datetime.now(UTC), new_id=lambda: f"check-{next(ids)}", run_id="check")
         fc = gov.forecast()
         decision = fc.decision
-        if fc.forecast is not None:
-            f = fc.forecast
-            note = Reason(code="training_forecast", rule="engine.training",
-                          message=f"{f.rounds} rounds cost rho={f.rho}: epsilon {f.epsilon_zcdp} (zCDP) / "
-                                  f"{f.epsilon_rdp} (RDP) at delta {f.target_delta}; domains: "
-                                  f"{', '.join(fc.domains) or '-'}")
-            decision = decision.model_copy(update={"epsilon": f.epsilon_zcdp, "delta": f.target_delta,
-                                                   "reasons": (*decision.reasons, note) if not decision.allowed
-                                                   else decision.reasons})
+        if fc.forecast is not None:  # the whole job's epsilon, as the ledger will compose it
+            decision = decision.model_copy(update={"epsilon": fc.forecast.epsilon_zcdp,
+                                                   "delta": fc.forecast.target_delta})
         lines = len(path.read_text(encoding="utf-8").splitlines()) or 1
         findings.append(Finding(str(path), Statement(sql=decision.sql, line=1, column=1, end_line=lines,
                                                      end_column=1), decision))

@@ -239,3 +239,21 @@ def test_training_corpus_compiled_rvm_and_interpreter_agree() -> None:
             assert result.passed, (case.note, result.problems)
             got.append(result.decision)
         assert got[0] == got[1], case.note
+
+
+def test_reserve_is_the_authority_when_the_forecast_passes(evaluator: EmbeddedEvaluator) -> None:
+    """An approx account: the forecast compares sqrt(2 rho) = 0.5 with the epsilon left, but a round
+    costs its (epsilon, delta) view (~3.08), so the ledger refuses the second round atomically."""
+    cfg = BudgetConfig.model_validate({"accounts": [
+        {"scope": "principal:*", "measure": "approx", "epsilon": "5", "delta": "1e-4", "window": "month"}]})
+    ids = itertools.count()
+    gov = TrainingGovernor(parse_job(job_doc()), load_catalog(EXAMPLE / "catalog"), load_rules(),
+                           load_training_settings(), evaluator, memory_ledger(cfg, clock=lambda: NOW),
+                           clock=lambda: NOW, new_id=lambda: f"a{next(ids)}", run_id="r")
+    first = gov.authorize(1)
+    assert first.allowed
+    gov.complete(first)
+    second = gov.authorize(2)
+    assert not second.allowed
+    assert [(r.code, r.rule) for r in second.reasons] == [("budget_exhausted", "engine.training.ledger")]
+    assert "principal:ml-team" in second.reasons[0].message

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
 from privgate.connectors.ledger import open_ledger, open_store
 from privgate.connectors.ledger.testing import pg_test_url, pg_unavailable, temporary_schema
 from privgate.engine.ledger import (

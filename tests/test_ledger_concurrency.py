@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from privgate.connectors.ledger import open_ledger
 from privgate.connectors.ledger.testing import pg_test_url, pg_unavailable, temporary_schema
 from privgate.engine.ledger import Amount, BudgetConfig, BudgetExhaustedError, Charge, Cost

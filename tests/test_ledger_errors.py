@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from privgate.connectors.ledger import open_ledger
 from privgate.connectors.ledger.postgres import PostgresStore
 from privgate.connectors.ledger.sqlite import SqliteStore

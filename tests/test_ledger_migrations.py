@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from privgate.connectors.ledger import latest_schema_version, open_ledger, open_store
 from privgate.connectors.ledger.migrate import migrations, pending
 from privgate.connectors.ledger.testing import pg_test_url, pg_unavailable, temporary_schema

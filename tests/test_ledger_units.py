@@ -7,10 +7,12 @@ import textwrap
 from datetime import UTC, datetime
 from decimal import Decimal, Inexact, localcontext
 
-import privgate.engine.ledger as ledger_pkg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
+
+import privgate.engine.ledger as ledger_pkg
 from privgate.engine.ledger import (
     QUANTUM,
     AccountRule,
@@ -24,7 +26,6 @@ from privgate.engine.ledger import (
     zcdp_to_epsilon,
 )
 from privgate.engine.ledger.amounts import add, ceil_q, floor_q, plain, pure_to_zcdp, zcdp_pure_headroom
-from pydantic import ValidationError
 
 D = Decimal
 
@@ -142,6 +143,7 @@ def test_account_rules_validate_limits_against_the_measure():
 
 def test_config_example_from_the_docstring_parses_and_first_match_wins():
     import yaml
+
     from privgate.engine.ledger import config as config_module
     doc = config_module.__doc__ or ""
     snippet = doc[doc.index("    budgets:\n"):doc.rindex("window: day}") + len("window: day}")]

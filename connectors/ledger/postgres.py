@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg import errors as pgerr
+from psycopg.types.json import Jsonb
+
 from privgate.engine.errors import BudgetError
 from privgate.engine.ledger import Amount
 from privgate.engine.ledger.protocol import BucketField, DuplicateKeyError, TransientConflictError
-from psycopg import errors as pgerr
-from psycopg.types.json import Jsonb
 
 from .migrate import SCHEMA_TABLE, pending
 from .sql import SqlTx

@@ -257,3 +257,14 @@ def test_reserve_is_the_authority_when_the_forecast_passes(evaluator: EmbeddedEv
     assert not second.allowed
     assert [(r.code, r.rule) for r in second.reasons] == [("budget_exhausted", "engine.training.ledger")]
     assert "principal:ml-team" in second.reasons[0].message
+
+
+def test_a_round_is_never_charged_or_run_twice(evaluator: EmbeddedEvaluator) -> None:
+    gov = governor(evaluator)
+    first = gov.authorize(1)
+    assert first.allowed
+    again = gov.authorize(1)  # a retry of the same round of the same run (e.g. after a crash)
+    assert not again.allowed and again.reasons[0].code == "training_round_replayed"
+    gov.complete(first)
+    hist = gov.ledger.history()  # type: ignore[union-attr]
+    assert [e.status for e in hist.entries if e.kind == "charge"] == ["committed"]

@@ -2,10 +2,11 @@
 
 Per round: build the policy input (job, each domain's analyzed features, the budget forecast) →
 one policy evaluation → the authorized domains and DP parameters → ``reserve`` the round's exact
-charge on the authorized set (``idempotency_key = job:run:round``, so a retried or resumed round is
-never charged twice). The caller runs the round and then calls ``complete`` (commit) or ``abort``
-(release: a round that did not finish charges nothing). Every failure is a denied round with a
-stable code; nothing runs without an allowed ``RoundDecision``.
+charge on the authorized set (``idempotency_key = job:run:round``): a retried round is never charged
+twice, and never run twice either — a key used before denies the round (``training_round_replayed``),
+because its first attempt may already have released a model. The caller runs the round and then
+calls ``complete`` (commit) or ``abort`` (release: a round that did not finish charges nothing).
+Every failure is a denied round with a stable code; nothing runs without an allowed ``RoundDecision``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..analysis import Analyzer
 from ..catalog import Catalog
 from ..decision import Decision, Obligation, Provenance, Reason
 from ..errors import PolicyUndefined, PrivgateError
-from ..ledger import BudgetError, Charge, Ledger, Mechanism, Reservation, scopes_for
+from ..ledger import BudgetError, Charge, IdempotencyConflictError, Ledger, Mechanism, Reservation, scopes_for
 from ..policy_io import PolicyResult, parse_result
 from ..ports import PolicyEvaluator
 from ..rules import Rules
@@ -232,7 +233,20 @@ class TrainingGovernor:
                 charge = Charge(decision_id=decision_id, scopes=self.scopes(domains), cost=cost.cost,
                                 principal=self.job.principal, note=f"training {self.job.name} round {round_no}",
                                 mechanisms=(_mechanism(cost, domains, round_no),))
-                reservation = self.ledger.reserve(charge, f"training:{self.job.name}:{self.run_id}:{round_no}")
+                key = f"training:{self.job.name}:{self.run_id}:{round_no}"
+                try:
+                    reservation = self.ledger.reserve(charge, key)
+                except IdempotencyConflictError as exc:  # same key, another decision id: a retry
+                    raise BudgetError(f"round {round_no} of run {self.run_id} was already charged under {key}; "
+                                      "a round never runs twice under one charge — start a new run",
+                                      code="training_round_replayed") from exc
+                if reservation.replayed:
+                    # the key was used before: that attempt may already have released a model. Running
+                    # the round again would release a second noisy model under one charge.
+                    raise BudgetError(
+                        f"round {round_no} of run {self.run_id} was already charged (reservation "
+                        f"{reservation.id}, {reservation.status}); a round never runs twice under one "
+                        "charge — start a new run", code="training_round_replayed")
             timings["ledger"] = (time.perf_counter() - t1) * 1e3
             dp = _obligation(result, "dp")
             return RoundDecision(round_no, self._record(decision_id, now, round_no, result, timings, cost),

@@ -268,3 +268,20 @@ def test_a_round_is_never_charged_or_run_twice(evaluator: EmbeddedEvaluator) -> 
     gov.complete(first)
     hist = gov.ledger.history()  # type: ignore[union-attr]
     assert [e.status for e in hist.entries if e.kind == "charge"] == ["committed"]
+
+
+def test_committed_training_input_schema_is_current_and_describes_the_corpus() -> None:
+    import json
+
+    import jsonschema
+
+    root = Path(__file__).resolve().parents[1]
+    committed = json.loads((root / "docs" / "training-input.schema.json").read_text())
+    current = TrainingPolicyInput.model_json_schema()
+    current.update({"$schema": committed["$schema"], "title": committed["title"]})
+    assert committed == current, "regenerate docs/training-input.schema.json from TrainingPolicyInput"
+    validator = jsonschema.Draft202012Validator(committed)
+    for f in sorted((root / "tests" / "corpus" / "policy").glob("training*.yaml")):
+        for case in yaml.safe_load(f.read_text())["cases"]:
+            if not case["note"].startswith("malformed"):
+                validator.validate(case["input"])

@@ -64,7 +64,8 @@ INTERPRETED.load(DATA)
 
 
 def test_both_paths_are_exercised():
-    assert COMPILED._thread()[0].entries == frozenset({"data.privgate.query.decision"})
+    assert COMPILED._thread()[0].entries == frozenset(
+        {"data.privgate.query.decision", "data.privgate.training.decision"})
     assert INTERPRETED._thread()[0].entries == frozenset()
 
 

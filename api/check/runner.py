@@ -97,6 +97,11 @@ def run_check(engine: Engine, paths: Iterable[str | Path], base: Context,
             raise ConfigError(f"{path}: cannot read: {exc}", code="check_unreadable_file") from exc
         ctx = file_context(text, base, roles_of, path)
         result.findings.extend(_judge(engine, str(path), text, ctx))
+    from .training import training_findings  # hook: training-job specs (*.yaml), see check/training.py
+
+    files, findings = training_findings(engine, paths)
+    result.files.extend(files)
+    result.findings.extend(findings)
     return result
 
 

@@ -16,7 +16,18 @@ from collections.abc import Callable, Sequence
 from privgate.engine import __version__
 from privgate.engine.errors import PrivgateError
 
-from . import check_cmd, data_cmd, decide_cmd, demo_cmd, ledger_cmd, policy_cmd, query_cmd, scan_cmd, sync_cmd
+from . import (
+    check_cmd,
+    data_cmd,
+    decide_cmd,
+    demo_cmd,
+    fl_cmd,
+    ledger_cmd,
+    policy_cmd,
+    query_cmd,
+    scan_cmd,
+    sync_cmd,
+)
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 70
 
@@ -36,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"privgate {__version__}")
     parser.add_argument("--config", metavar="FILE", help="privgate.yaml (default: $PRIVGATE_CONFIG or ./privgate.yaml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
-    for module in (query_cmd, decide_cmd, check_cmd, ledger_cmd, scan_cmd, sync_cmd, policy_cmd, data_cmd, demo_cmd):
+    for module in (query_cmd, decide_cmd, check_cmd, ledger_cmd, scan_cmd, sync_cmd, fl_cmd, policy_cmd,
+                   data_cmd, demo_cmd):
         module.register(sub)
     return parser
 

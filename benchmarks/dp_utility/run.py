@@ -41,7 +41,7 @@ PEERS = {
 # Contribution bounds given to every system alike: at most L0 groups per person (privgate, qrlew's
 # max_privacy_unit_groups) and LINF rows per person per group (privgate linf, qrlew max_multiplicity,
 # snsql max_ids — snsql can only bound rows per person overall).
-L0, LINF = 4, 100
+L0, LINF = 8, 100
 BOUNDS = {"age": [18, 90], "amount": [0, 500], "quantity": [1, 10], "price": [0, 500]}
 RANGES = [["users", "age", 18, 90], ["orders", "amount", 0, 500], ["orders", "quantity", 1, 10],
           ["products", "price", 0, 500]]

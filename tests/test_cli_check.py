@@ -113,3 +113,12 @@ def test_policy_test_runs_the_corpus_on_both_backends(capsys, opa_url, tmp_path:
                    "    input: {facts: {statement_kind: ddl}}\n    expected: {allow: true}\n")
     code, out, _ = run(capsys, "policy", "test", str(bad))
     assert code == 1 and "FAIL" in out
+
+
+def test_explicit_non_sql_files_are_refused_and_training_specs_are_judged(capsys):
+    code, _, err = run(capsys, "check", str(ROOT / "README.md"))
+    assert code == 2 and "check_unsupported_file" in err
+    fed = ROOT / "examples" / "federated"
+    code = main(["--config", str(fed / "privgate.yaml"), "check", str(fed / "job.yaml")])
+    out = capsys.readouterr().out
+    assert code == 0 and "1 statement in 1 file: 1 passed, 0 denied" in out

@@ -60,7 +60,11 @@ def sql_files(paths: Iterable[str | Path]) -> list[Path]:
         if p.is_dir():
             out.extend(sorted(x for x in p.rglob("*.sql") if x.is_file()))
         elif p.is_file():
-            out.append(p)
+            if p.suffix.lower() == ".sql":
+                out.append(p)
+            elif p.suffix.lower() not in (".yaml", ".yml"):  # YAML: training-job specs (check/training.py)
+                raise ConfigError(f"{p}: privgate check reads .sql files and training-job specs (.yaml)",
+                                  code="check_unsupported_file")
         else:
             raise ConfigError(f"{p}: no such file or folder", code="check_path_not_found")
     return out

@@ -105,3 +105,19 @@ def test_shapes_dp_cannot_answer_are_denials_with_what_would_work(warehouse, tmp
     assert code == 1
     assert "dp_unsupported_aggregate" in err and "Allowed: COUNT(*)" in err
     assert spent(capsys, cfg) == 0
+
+
+def test_dp_answers_respect_consent_filters(warehouse, tmp_path, capsys):
+    """DP runs over the rewritten SQL: customers who did not consent to analytics are not counted."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        total, consenting = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE consent_analytics) FROM sales.customers").fetchone()
+    assert total - consenting > 100  # the demo data has enough non-consenting customers to tell apart
+    cfg = _config(tmp_path, warehouse)
+    code, out, _ = run(capsys, cfg, "query", "--principal", "ana", "--format", "json", "--sql",
+                       "SELECT segment, count(*) AS n FROM sales.customers GROUP BY segment")
+    assert code == 0
+    released = sum(r["n"] for r in json.loads(out)["rows"])
+    assert abs(released - consenting) < 60 < abs(released - total)

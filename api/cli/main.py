@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from privgate.engine import __version__
 from privgate.engine.errors import PrivgateError
 
-from . import check_cmd, decide_cmd, demo_cmd, policy_cmd, sync_cmd
+from . import check_cmd, decide_cmd, demo_cmd, policy_cmd, serve_cmd, sync_cmd
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"privgate {__version__}")
     parser.add_argument("--config", metavar="FILE", help="privgate.yaml (default: $PRIVGATE_CONFIG or ./privgate.yaml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
-    for module in (decide_cmd, check_cmd, policy_cmd, sync_cmd, demo_cmd):
+    for module in (decide_cmd, check_cmd, policy_cmd, sync_cmd, demo_cmd, serve_cmd):
         module.register(sub)
     return parser
 

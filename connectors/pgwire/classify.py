@@ -69,6 +69,10 @@ CATALOG_FUNCTIONS = frozenset({
     "pg_get_keywords", "pg_get_partkeydef", "pg_get_serial_sequence", "pg_settings_get_flags", "unnest",
     "pg_get_function_identity_arguments", "pg_get_function_result", "pg_get_function_arguments",
     "pg_current_xact_id", "array_cat", "array_append", "array_remove", "cardinality", "int2vectorout",
+    "pg_relation_is_publishable", "pg_partition_root", "pg_partition_tree", "pg_partition_ancestors", "concat",
+    "concat_ws", "json_build_object", "jsonb_build_object", "json_agg", "jsonb_agg", "json_object_agg",
+    "jsonb_object_agg", "to_json", "to_jsonb", "row_to_json", "json_build_array", "jsonb_build_array", "max", "min",
+    "count", "bool_or", "bool_and", "current_schema()", "coalesce", "nullif", "lower", "upper", "length", "substring", "position", "replace", "pg_am_name",
 })
 CATALOG_PREFIXES = ("pg_get_", "has_", "pg_type_is", "information_schema.")
 _VISIBLE = re.compile(r"^pg_\w+_is_visible$")
@@ -165,7 +169,12 @@ def _catalog_or_governed(sql: str, catalog_relations: frozenset[str]) -> Classif
     ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     tables = [t for t in tree.find_all(exp.Table) if t.name and t.name.lower() not in ctes]
     if not tables:
-        return Classified("governed")  # no tables: the engine decides (it allows SELECT 1, version() ...)
+        names = {str(fn.this).lower() if isinstance(fn, exp.Anonymous) else fn.sql_name().lower()
+                 for fn in tree.find_all(exp.Func)}
+        if names and names <= CATALOG_FUNCTIONS:
+            return Classified("catalog")  # SELECT version(), current_schema() ...: no data can be read
+        if not any(isinstance(fn, exp.Anonymous) for fn in tree.find_all(exp.Func)):
+            return Classified("governed")  # no tables, only built-in functions: the engine decides
     for t in tables:
         schema = t.db.lower()
         name = t.name.lower()
@@ -178,6 +187,8 @@ def _catalog_or_governed(sql: str, catalog_relations: frozenset[str]) -> Classif
         if isinstance(fn, exp.Anonymous):
             name = str(fn.this).lower()
             if not (name in CATALOG_FUNCTIONS or name.startswith(CATALOG_PREFIXES) or _VISIBLE.match(name)):
+                if not tables:
+                    return Classified("governed")  # e.g. SELECT pg_read_file(...): the engine denies it
                 return Classified("refused", "catalog_function_not_allowed",
                                   f"function {name}() is not allowed in catalog queries through privgate")
     return Classified("catalog")

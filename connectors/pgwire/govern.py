@@ -185,12 +185,25 @@ class DpRunner:
         self.policy = policy
         self.cache = InMemoryReleaseCache()
         self._local = threading.local()
+        self._opened: list[Executor] = []
+        self._opened_lock = threading.Lock()
 
     def _executor(self) -> Executor:
         ex: Executor | None = getattr(self._local, "executor", None)
         if ex is None:
             ex = self._local.executor = self._open()
+            with self._opened_lock:
+                self._opened.append(ex)
         return ex
+
+    def close(self) -> None:
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for ex in opened:
+            try:
+                ex.close()
+            except Exception:  # closing is best effort at shutdown
+                continue
 
     def run(self, plan: Plan, principal: str, params: tuple[str | None, ...] = ()) -> DpResult:
         assert plan.decision is not None and plan.entry is not None

@@ -75,9 +75,11 @@ class ProxyServer:
         for srv in (self._server, self._metrics_server):
             if srv is not None:
                 srv.close()
-                with contextlib.suppress(Exception):
-                    await srv.wait_closed()
+        for session in list(self.sessions.values()):
+            session.io.close()
+        await asyncio.sleep(0.05)  # let the sessions' finally blocks run
         self.pool.close()
+        await asyncio.to_thread(self.governor.dp.close)
 
     def _register(self, session: Session) -> tuple[int, int]:
         key = new_key()

@@ -472,7 +472,7 @@ class Session:
             return
         portal = Portal(st, False, formats=msg.result_formats)
         if plan.kind == "dp":
-            if any(f == 1 for f in msg.param_formats):
+            if any(pq.result_format(msg.param_formats, i) == 1 for i in range(len(msg.params))):
                 self._error("0A000", "binary parameters are not supported for DP statements; bind them as text")
                 return
             params = tuple(None if v is None else v.decode() for v in msg.params)
@@ -500,6 +500,8 @@ class Session:
                 return
             if st.upstream:
                 self._forward(pq.message(b"D", payload), ord("D"))
+                if st.plan.pads:  # hide the proxy's own (mask key) parameters from the client
+                    self._expect[-1] = ("trim", st.plan.n_params)
                 return
             types = list(st.param_types) + [0] * (st.plan.n_params - len(st.param_types))
             self._local(pq.parameter_description([t or values.TEXT for t in types]))
@@ -571,6 +573,19 @@ class Session:
             out += pq.notice_response(msg, detail)
         self._local(bytes(out))
 
+    async def _describe_trimmed(self, up: UpstreamConnection, n_params: int) -> bool:
+        """Relay a statement Describe, cutting ParameterDescription to the client's parameters; True on error."""
+        await self.io.drain()
+        while True:
+            kind, body = await up.read_message()
+            if kind == ord("t"):
+                types = [pq.Payload(body[2 + 4 * i:6 + 4 * i]).i32() for i in range(n_params)]
+                self.send(pq.parameter_description(types))
+                continue
+            self.send(bytes([kind]) + len(body).__add__(4).to_bytes(4, "big") + body)
+            if kind in (ord("T"), ord("n"), ord("E")):
+                return kind == ord("E")
+
     async def _on_close(self, payload: bytes) -> None:
         if self._discarding:
             return
@@ -613,6 +628,10 @@ class Session:
                 continue
             if failed and item != b"Z":
                 continue  # the upstream skips everything up to Sync after an error
+            if source == "trim":
+                if await self._describe_trimmed(up, item):
+                    failed = self._discarding = True
+                continue
             kind = await self._pump(up, set(item), b"", stop_on_error=True)
             if kind == 69:
                 failed = True

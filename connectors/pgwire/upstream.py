@@ -186,6 +186,7 @@ class UpstreamPool:
         self._idle: list[UpstreamConnection] = []
         self._slots = asyncio.Semaphore(size)
         self.opened = 0
+        self._all: set[UpstreamConnection] = set()
 
     async def acquire(self, timeout: float = 10.0) -> UpstreamConnection:
         try:
@@ -202,6 +203,7 @@ class UpstreamPool:
             self._slots.release()
             raise
         self.opened += 1
+        self._all.add(conn)
         return conn
 
     async def release(self, conn: UpstreamConnection) -> None:
@@ -214,6 +216,7 @@ class UpstreamPool:
                 self._idle.append(conn)
             else:
                 conn.close()
+                self._all.discard(conn)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, UpstreamError, pq.ProtocolError):
             conn.close()
         finally:
@@ -231,6 +234,7 @@ class UpstreamPool:
         writer.close()
 
     def close(self) -> None:
-        for conn in self._idle:
+        for conn in self._all:
             conn.close()
         self._idle.clear()
+        self._all.clear()

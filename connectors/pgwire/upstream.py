@@ -192,7 +192,8 @@ class UpstreamPool:
         try:
             await asyncio.wait_for(self._slots.acquire(), timeout)
         except TimeoutError as exc:
-            raise UpstreamError(f"all {self.size} upstream connections are busy", code="upstream_pool_exhausted") from exc
+            raise UpstreamError(f"all {self.size} upstream connections are busy",
+                                code="upstream_pool_exhausted") from exc
         while self._idle:
             conn = self._idle.pop()
             if not conn.broken and not conn.writer.is_closing():

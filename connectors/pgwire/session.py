@@ -134,9 +134,18 @@ class Session:
     # ---- plumbing ------------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        self.io.write(data)
+        """Queue bytes for the client; they are written in one go at the next ``_drain`` (fewer syscalls)."""
+        self._out += data
+
+    async def _drain(self) -> None:
+        if self._out:
+            self.io.write(bytes(self._out))
+            self._out.clear()
+        await self.io.drain()
 
     async def _read_more(self, timeout: float = 0.0) -> None:
+        if self._out:  # answer everything pending before waiting for the client
+            await self._drain()
         try:
             data = await (asyncio.wait_for(self.io.read(65536), timeout) if timeout > 0 else self.io.read(65536))
         except TimeoutError as exc:
@@ -170,7 +179,6 @@ class Session:
                 if handler is None:
                     raise pq.ProtocolError(f"unknown frontend message type {chr(kind)!r}")
                 await handler(payload)
-                await self.io.drain()
         except pq.ProtocolError as exc:
             self.gov.metrics.protocol_errors += 1
             self.send(pq.error_response(exc.sqlstate, f"protocol violation: {exc}", severity="FATAL"))
@@ -184,7 +192,7 @@ class Session:
 
     async def _finish(self) -> None:
         with contextlib.suppress(ConnectionError, OSError, TimeoutError):
-            await asyncio.wait_for(self.io.drain(), 2)
+            await asyncio.wait_for(self._drain(), 2)
         self.io.close()
         if self._unregister is not None:
             self._unregister(self)
@@ -204,7 +212,7 @@ class Session:
                 if self.framer.buffered:
                     raise pq.ProtocolError("data received before the TLS handshake")
                 self.send(b"S")
-                await self.io.drain()
+                await self._drain()
                 await self.io.start_tls(self.tls)
                 self.tls_active = True
                 continue
@@ -242,26 +250,26 @@ class Session:
                 self.send(pq.parameter_status(k, v))
         self.send(pq.backend_key(*key))
         self.send(pq.ready(self.up.status))
-        await self.io.drain()
+        await self._drain()
         log.info(json.dumps({"event": "connect", "user": name, "principal": user.principal.id,
                              "purpose": self.purpose, "tls": self.tls_active}))
         return True
 
     async def _fail_auth(self, name: str) -> None:
         self.send(pq.error_response("28P01", f'password authentication failed for user "{name}"', severity="FATAL"))
-        await self.io.drain()
+        await self._drain()
 
     async def _authenticate(self, user: User) -> bool:
         if self.limits.allow_cleartext and self.tls_active:
             self.send(pq.message(b"R", (3).to_bytes(4, "big")))
-            await self.io.drain()
+            await self._drain()
             kind, payload = await self._next_message(self.limits.auth_timeout)
             if kind != ord("p") or not check_cleartext(user.secret, payload.rstrip(b"\x00").decode()):
                 await self._fail_auth(user.name)
                 return False
             return True
         self.send(pq.message(b"R", (10).to_bytes(4, "big") + MECHANISM.encode() + b"\x00\x00"))
-        await self.io.drain()
+        await self._drain()
         try:
             kind, payload = await self._next_message(self.limits.auth_timeout)
             if kind != ord("p"):
@@ -273,7 +281,7 @@ class Session:
             scram = ScramExchange(user.secret)
             server_first = scram.first(p.take(n).decode())
             self.send(pq.message(b"R", (11).to_bytes(4, "big") + server_first.encode()))
-            await self.io.drain()
+            await self._drain()
             kind, payload = await self._next_message(self.limits.auth_timeout)
             if kind != ord("p"):
                 raise pq.ProtocolError("expected SASLResponse")
@@ -405,7 +413,7 @@ class Session:
             if pos > flushed:
                 self.send(bytes(buf[flushed:pos]))
             del buf[:pos]
-            await self.io.drain()
+            await self._drain()
             chunk = await reader.read(65536)
             if not chunk:
                 up.broken = True
@@ -481,7 +489,7 @@ class Session:
             result = await self._dp(plan, params)
             if result is None:
                 self._discarding = True
-                await self.io.drain()
+                await self._drain()
                 return
             portal.result = result
             portal.columns = _dp_columns(result)
@@ -574,7 +582,7 @@ class Session:
 
     async def _describe_trimmed(self, up: UpstreamConnection, n_params: int) -> bool:
         """Relay a statement Describe, cutting ParameterDescription to the client's parameters; True on error."""
-        await self.io.drain()
+        await self._drain()
         while True:
             kind, body = await up.read_message()
             if kind == ord("t"):

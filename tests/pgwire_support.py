@@ -19,11 +19,13 @@ MASK_KEY = "pgwire-test-mask-key-0123456789"
 
 
 class RunningProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, serve_overrides: dict[str, object] | None = None) -> None:
         from privgate.cli.serve_cmd import build_server
         from privgate.config import load_config
 
         cfg = load_config(ROOT / "privgate.yaml", {})
+        if serve_overrides:
+            cfg = cfg.model_copy(update={"serve": cfg.serve.model_copy(update=serve_overrides)})
         self.server, self.pool = build_server(cfg, upstream, env={"PRIVGATE_MASK_KEY": MASK_KEY})
         self.loop = asyncio.new_event_loop()
         self.port = 0

@@ -76,6 +76,30 @@ def test_wrong_password_is_refused(proxy):
         psycopg.connect(proxy.url("ana", "wrong"))
 
 
+def test_tls_when_a_certificate_is_configured(proxy, tmp_path):
+    import psycopg
+    from pgwire_support import RunningProxy
+
+    from privgate.config import ServeTls
+
+    openssl = require_binary("openssl")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1"], check=True, capture_output=True)
+    tls_proxy = RunningProxy(proxy.upstream, {"tls": ServeTls(cert=cert, key=key), "allow_cleartext": True})
+    tls_proxy.db = proxy.db
+    try:
+        with psycopg.connect(tls_proxy.url() + "?sslmode=require", autocommit=True) as con:
+            assert con.pgconn.ssl_in_use
+            assert con.execute("SELECT 8").fetchone() == (8,)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            psycopg.connect(tls_proxy.url("ana", "nope") + "?sslmode=require")
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(proxy.url() + "?sslmode=require")  # no certificate: SSLRequest refused
+    finally:
+        tls_proxy.stop()
+
+
 # ---- psycopg 3 ----------------------------------------------------------------------------------
 
 def test_psycopg_simple_protocol_dp_with_notice(proxy):

@@ -104,7 +104,7 @@ def main() -> int:
     env = {**os.environ, "PRIVGATE_MASK_KEY": "benchmark-mask-key-0123456789"}
     proxy = subprocess.Popen([str(BIN / "privgate"), "--config", str(ROOT / "privgate.yaml"), "serve",
                               "--listen", f"127.0.0.1:{proxy_port}", "--upstream", upstream],
-                             stdout=subprocess.DEVNULL, stderr=open(work / "privgate.log", "w"), env=env)  # noqa: SIM115
+                             stdout=subprocess.DEVNULL, stderr=(work / "privgate.log").open("w"), env=env)
     try:
         wait_port(bouncer_port)
         wait_port(proxy_port)

@@ -16,6 +16,10 @@ import scramp
 ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN = os.environ.get("PRIVGATE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 MASK_KEY = "pgwire-test-mask-key-0123456789"
+# regorus objects are thread-affine and the embedded evaluator keeps one engine in the thread that built it;
+# if the cyclic GC freed a stopped proxy's engine on another thread, pyo3 would complain. Proxies live for
+# the process in production, so the tests keep theirs alive too.
+_KEEP_ALIVE: list[object] = []
 
 
 class RunningProxy:
@@ -27,6 +31,7 @@ class RunningProxy:
         if serve_overrides:
             cfg = cfg.model_copy(update={"serve": cfg.serve.model_copy(update=serve_overrides)})
         self.server, self.pool = build_server(cfg, upstream, env={"PRIVGATE_MASK_KEY": MASK_KEY})
+        _KEEP_ALIVE.append(self.server)
         self.loop = asyncio.new_event_loop()
         self.port = 0
         ready = threading.Event()

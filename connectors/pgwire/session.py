@@ -459,22 +459,26 @@ class Session:
     async def _on_bind(self, payload: bytes) -> None:
         if self._discarding:
             return
-        msg = pq.decode_bind(payload)
-        st = self.statements.get(msg.statement)
+        head = pq.Payload(payload)
+        portal_name, statement_name = head.cstr(), head.cstr()
+        st = self.statements.get(statement_name)
         if st is None:
-            self._error("26000", f'prepared statement "{msg.statement}" does not exist')
+            pq.decode_bind(payload)  # a malformed Bind is a protocol error even for an unknown statement
+            self._error("26000", f'prepared statement "{statement_name}" does not exist')
             return
         plan = st.plan
+        if st.upstream and not plan.pads:  # the common case: relay as is, no need to decode the values
+            self._forward(pq.message(b"B", payload), ord("B"))
+            self.portals[portal_name] = Portal(st, True)
+            return
+        msg = pq.decode_bind(payload)
         if st.upstream:
-            if plan.kind == "rewrite" and plan.pads:
-                n = len(msg.params)
-                fmts = msg.param_formats
-                fmts = (fmts * n if len(fmts) == 1 else (fmts or (0,) * n)) + (0,) * len(plan.pads)
-                msg = pq.BindMsg(msg.portal, msg.statement, fmts,
-                                 msg.params + tuple(v.encode() for v in plan.pad_values), msg.result_formats)
-                self._forward(pq.encode_bind(msg), ord("B"))
-            else:
-                self._forward(pq.message(b"B", payload), ord("B"))
+            n = len(msg.params)
+            fmts = msg.param_formats
+            fmts = (fmts * n if len(fmts) == 1 else (fmts or (0,) * n)) + (0,) * len(plan.pads)
+            msg = pq.BindMsg(msg.portal, msg.statement, fmts,
+                             msg.params + tuple(v.encode() for v in plan.pad_values), msg.result_formats)
+            self._forward(pq.encode_bind(msg), ord("B"))
             self.portals[msg.portal] = Portal(st, True)
             return
         portal = Portal(st, False, formats=msg.result_formats)
@@ -626,8 +630,12 @@ class Session:
             up.send(bytes(self._up_out))
             self._up_out.clear()
         expect, self._expect = self._expect, []
-        failed = False
         self.busy = True
+        if sync and all(src == "up" for src, _ in expect):  # nothing to interleave: relay through to ReadyForQuery
+            await self._pump(up, {90}, b"", stop_on_error=False)
+            self.busy = False
+            return
+        failed = False
         for source, item in expect:
             if source == "local":
                 if not failed:

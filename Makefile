@@ -40,7 +40,12 @@ $(SARIF_SCHEMA):
 	  && tar xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json
 	mv .cache/npm/package/lib/schemas/sarif-2.1.0-rtm.5.json $@
 
-unit: setup $(SARIF_SCHEMA)
+# node-postgres for the proxy's client tests (tests/test_pgwire_clients.py), from the npm registry.
+NODE_PG := .cache/node-pg/node_modules/pg
+$(NODE_PG):
+	mkdir -p .cache/node-pg && cd .cache/node-pg && npm install --silent --no-audit --no-fund pg@8.23.1 >/dev/null
+
+unit: setup $(SARIF_SCHEMA) $(NODE_PG)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

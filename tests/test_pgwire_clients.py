@@ -258,3 +258,27 @@ def test_sqlalchemy_engine_and_inspector(proxy):
                 con.execute(sa.text(DENIED_SQL))
     finally:
         engine.dispose()
+
+
+# ---- node-postgres ------------------------------------------------------------------------------
+
+def test_node_postgres(proxy):
+    import json
+    from pathlib import Path
+
+    from conftest import require_service
+
+    node = require_binary("node")
+    modules = Path(__file__).resolve().parent.parent / ".cache" / "node-pg" / "node_modules"
+    if not (modules / "pg").is_dir():
+        require_service("node-postgres", f"not installed in {modules} (make node-pg)")
+    out = subprocess.run([node, str(Path(__file__).parent / "node" / "pgwire_client.js"), proxy.url()],
+                         capture_output=True, text=True, timeout=60, env={**os.environ, "NODE_PATH": str(modules)})
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert {r["status"] for r in result["dp"]} <= STATUSES and result["dpTypes"][1] == 20
+    assert result["notices"] and "ε charged" in result["notices"][0]
+    assert [int(x) for x in result["prepared"]] == [5, 6]  # int8 arrives as a string in node-postgres
+    assert all("@" not in (r["email"] or "") for r in result["masked"])
+    assert result["denied"]["code"] == "42501" and "pii_raw_projection" in result["denied"]["detail"]
+    assert result["after"] == 11

@@ -282,3 +282,26 @@ def test_node_postgres(proxy):
     assert all("@" not in (r["email"] or "") for r in result["masked"])
     assert result["denied"]["code"] == "42501" and "pii_raw_projection" in result["denied"]["detail"]
     assert result["after"] == 11
+
+
+# ---- pgjdbc -------------------------------------------------------------------------------------
+
+def test_pgjdbc(proxy, tmp_path):
+    from pathlib import Path
+
+    from conftest import require_service
+
+    java, javac = require_binary("java"), require_binary("javac")
+    jar = Path("/usr/share/java/postgresql.jar")
+    if not jar.is_file():
+        require_service("pgjdbc", "Debian package libpostgresql-jdbc-java is not installed")
+    src = Path(__file__).parent / "java" / "PgwireClient.java"
+    subprocess.run([javac, "-d", str(tmp_path), str(src)], check=True, capture_output=True, timeout=120)
+    url = f"jdbc:postgresql://127.0.0.1:{proxy.port}/{proxy.db}"
+    out = subprocess.run([java, "-cp", f"{tmp_path}:{jar}", "PgwireClient", url, "ana", "ana"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = dict(line.split("=", 1) for line in out.stdout.split())
+    assert int(got["dp_rows"]) >= 4 and got["dp_type"] == "int8" and got["dp_notice"] == "true"
+    assert got["prepared_sum"] == "21" and got["masked_raw"] == "false"
+    assert got["denied"] == "42501" and got["after"] == "12"

@@ -94,14 +94,27 @@ def test_client_vanishes_mid_result(proxy):
         still_serving(proxy)
 
 
-def test_many_idle_connections_do_not_block_others(proxy):
-    idle = [raw_login(proxy.port, proxy.db) for _ in range(15)]
+def test_a_thousand_idle_connections_hold_no_upstream_connection(proxy):
+    """Transaction pooling: idle sessions give their upstream connection back, so 1000 idle clients fit
+    in a pool of 20 and a working client is unaffected."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2600:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    idle = []
     try:
+        for _ in range(995):  # max_connections is 1000: leave room for the working clients
+            idle.append(raw_login(proxy.port, proxy.db))
+        assert proxy.server.active >= 995 and proxy.pool.opened <= proxy.pool.size
         still_serving(proxy)
+        busy = idle[:5]
+        for s in busy:  # some of the idle ones wake up and work
+            assert any(k == b"D" for k, _ in query(s, "SELECT 1"))
     finally:
         for s in idle:
             s.close()
-    time.sleep(0.2)
+    time.sleep(0.3)
     still_serving(proxy)
 
 

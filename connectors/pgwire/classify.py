@@ -134,20 +134,20 @@ def classify(sql: str, catalog_relations: frozenset[str] = frozenset()) -> Class
         return Classified("show_purpose")
     single = ";" not in body.rstrip().rstrip(";")
     if word in TRANSACTION and single:
-        return Classified("session")
+        return Classified("session", value=word)
     if word == "SHOW" and single:
-        return Classified("session")
+        return Classified("session", value=word)
     if word in ("SET", "RESET") and single:
         nm = _SET_NAME.match(body)
         name = (nm.group(1) if nm else "").strip('"').lower()
         name = re.sub(r"\s+", " ", name)
         if (word == "RESET" and name == "all") or name in SETTABLE:
-            return Classified("session")
+            return Classified("session", value=word)
         return Classified("refused", "session_setting_not_allowed",
                           f"changing the session setting {name or body[:40]!r} through privgate is not allowed",
                           "it can change which tables a name refers to or whose privileges apply")
     if word in ("DISCARD", "DEALLOCATE", "CLOSE", "FETCH", "MOVE", "UNLISTEN") and single:
-        return Classified("session")
+        return Classified("session", value=word)
     if word in ("PREPARE", "EXECUTE", "LISTEN", "NOTIFY", "COPY", "DO", "CALL", "LOAD", "VACUUM", "ANALYZE",
                 "CHECKPOINT", "LOCK", "SECURITY", "GRANT", "REVOKE", "IMPORT", "REFRESH", "CLUSTER", "REINDEX",
                 "DECLARE"):

@@ -125,6 +125,8 @@ class Session:
         self._discarding = False
         self._out = bytearray()
         self.busy = False
+        self.pinned = False  # the upstream holds state of this session (SET, named statements): keep it leased
+        self._settings: tuple[str, ...] = ()
         self._dispatch: dict[int, Callable[[bytes], Awaitable[None]]] = {
             ord("Q"): self._on_query, ord("P"): self._on_parse, ord("B"): self._on_bind,
             ord("D"): self._on_describe, ord("E"): self._on_execute, ord("C"): self._on_close,
@@ -178,7 +180,10 @@ class Session:
                 handler = self._dispatch.get(kind)
                 if handler is None:
                     raise pq.ProtocolError(f"unknown frontend message type {chr(kind)!r}")
+                if self.up is None and kind != 88:  # 'X'
+                    await self._lease()
                 await handler(payload)
+                self._maybe_return()
         except pq.ProtocolError as exc:
             self.gov.metrics.protocol_errors += 1
             self.send(pq.error_response(exc.sqlstate, f"protocol violation: {exc}", severity="FATAL"))
@@ -189,6 +194,34 @@ class Session:
             pass
         finally:
             await self._finish()
+
+    async def _lease(self) -> None:
+        """Take an upstream connection for the next transaction, with this session's settings applied."""
+        up = await self.pool.acquire()
+        try:
+            if up.applied != self._settings:
+                if up.applied:
+                    await up.simple("RESET ALL")
+                for sql in self._settings:
+                    await up.simple(sql)
+                up.applied = self._settings
+        except BaseException:
+            up.broken = True
+            await self.pool.release(up)
+            raise
+        self.up = up
+
+    def _maybe_return(self) -> None:
+        """Between transactions, give the upstream connection back so idle clients hold none (transaction
+        pooling); sessions with upstream state (SET, named statements) keep theirs."""
+        up = self.up
+        if (up is None or self.pinned or self.busy or up.status != "I" or self._expect or self._up_out
+                or self.framer.buffered or up.buf):
+            return
+        self.up = None
+        self.statements.pop("", None)
+        self.portals.clear()
+        self.pool.release_idle(up)
 
     async def _finish(self) -> None:
         with contextlib.suppress(ConnectionError, OSError, TimeoutError):
@@ -233,14 +266,15 @@ class Session:
             return False
         self.user = user
         self.purpose = _purpose_from_startup(s.params) or user.default_purpose or ""
-        self.up = await self.pool.acquire()
         settings = [f"SET {k} = {_quote(v)}" for k, v in s.params.items() if k in PASSTHROUGH_STARTUP]
-        for sql in (*self._startup_sql, *settings):
-            try:
-                await self.up.simple(sql)
-            except UpstreamError as exc:
-                self.send(pq.error_response("22023", f"invalid startup setting: {exc.message}", severity="FATAL"))
-                return False
+        self._settings = (*self._startup_sql, *settings)
+        try:
+            await self._lease()
+        except UpstreamError as exc:
+            self.send(pq.error_response("22023", f"cannot start the session upstream: {exc.message}",
+                                        severity="FATAL"))
+            return False
+        assert self.up is not None
         key = self._register(self) if self._register else (0, 0)
         self.send(pq.AUTH_OK)
         params = dict(self.up.parameters)
@@ -250,6 +284,7 @@ class Session:
                 self.send(pq.parameter_status(k, v))
         self.send(pq.backend_key(*key))
         self.send(pq.ready(self.up.status))
+        self._maybe_return()
         await self._drain()
         log.info(json.dumps({"event": "connect", "user": name, "principal": user.principal.id,
                              "purpose": self.purpose, "tls": self.tls_active}))
@@ -333,6 +368,7 @@ class Session:
             self._local_simple(plan)
             self.send(pq.ready(self.status))
         elif plan.kind == "pass":
+            self._pin_if_stateful(plan)
             await self._relay(pq.message(b"Q", payload))
         elif plan.kind == "rewrite" and not plan.pads:
             await self._relay(pq.encode_query(plan.sql))
@@ -350,6 +386,11 @@ class Session:
                 self.send(pq.command_complete(f"SELECT {len(result.rows)}"))
                 self._dp_notice(result)
             self.send(pq.ready(self.status))
+
+    def _pin_if_stateful(self, plan: Plan) -> None:
+        c = plan.classified
+        if c is not None and c.kind == "session" and c.value in ("SET", "RESET", "DISCARD", "DEALLOCATE"):
+            self.pinned = True
 
     def _local_simple(self, plan: Plan) -> None:
         c = plan.classified
@@ -441,7 +482,10 @@ class Session:
         if plan.kind == "deny":
             self._error(plan.sqlstate, plan.message, plan.detail, plan.hint)
             return
+        if msg.name and plan.kind in ("pass", "rewrite"):
+            self.pinned = True  # a named statement lives in the upstream backend
         if plan.kind == "pass":
+            self._pin_if_stateful(plan)
             st = Statement(plan, msg.param_types, True)
             self._forward(pq.message(b"P", payload), ord("P"))
         elif plan.kind == "rewrite":

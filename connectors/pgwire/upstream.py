@@ -54,6 +54,7 @@ class UpstreamConnection:
         self.status = "I"
         self.broken = False
         self.buf = bytearray()
+        self.applied: tuple[str, ...] = ()  # session settings (SET ...) currently in effect on this backend
 
     async def read_message(self) -> tuple[int, bytes]:
         while (end := pq.frame_end(self.buf)) < 0:
@@ -207,6 +208,11 @@ class UpstreamPool:
         self._all.add(conn)
         return conn
 
+    def release_idle(self, conn: UpstreamConnection) -> None:
+        """Return a connection between transactions (status idle, no named statements): reused as is."""
+        self._idle.append(conn)
+        self._slots.release()
+
     async def release(self, conn: UpstreamConnection) -> None:
         """Return a connection; it is reset (transaction rolled back, session state discarded) or dropped."""
         try:
@@ -214,6 +220,7 @@ class UpstreamPool:
                 if conn.status != "I":
                     await asyncio.wait_for(conn.simple("ROLLBACK"), 5)
                 await asyncio.wait_for(conn.simple("DISCARD ALL"), 5)
+                conn.applied = ()
                 self._idle.append(conn)
             else:
                 conn.close()

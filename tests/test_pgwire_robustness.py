@@ -138,3 +138,16 @@ def test_denial_inside_extended_batch_discards_until_sync(proxy):
             assert b"42501" in body
     assert kinds == [b"E", b"Z", b"1", b"2", b"D", b"C", b"Z"]
     s.close()
+
+
+def test_metrics_endpoint_counts_decisions_without_values(proxy):
+    import asyncio
+    import urllib.request
+
+    port = asyncio.run_coroutine_threadsafe(proxy.server.start_metrics("127.0.0.1", 0), proxy.loop).result(10)
+    s = raw_login(proxy.port, proxy.db)
+    query(s, "SELECT customer_id, ssn FROM sales.customers WHERE email = 'secret@example.com'")
+    s.close()
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    assert 'privgate_decisions_total{outcome="deny"' in body and "privgate_connections" in body
+    assert "secret@example.com" not in body

@@ -96,6 +96,8 @@ CATALOG = frozenset({"pg_class", "pg_type", "pg_namespace"})
     ("SELECT * FROM pg_class WHERE oid IN (SELECT customer_id FROM sales.customers)", "governed"),
     ("SELECT * FROM pg_my_own_table", "governed"),  # not a real pg_catalog relation: could be anything
     ("SELECT pg_read_file('/etc/passwd')", "governed"), ("SELECT 1", "governed"),
+    ("/* /* */ SHOW x */ SELECT ssn FROM sales.customers", "refused"),
+    ("/* a */ SHOW server_version /* b */", "session"), ("/* unterminated SHOW x", "governed"),
     ("SET privgate.purpose = 'support'", "purpose"), ("show privgate.purpose", "show_purpose"), ("  ;", "empty"),
 ])
 def test_classification(sql, kind):

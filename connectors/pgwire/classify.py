@@ -119,8 +119,28 @@ class Classifier:
         return classify(sql, self.catalog_relations)
 
 
+def _nested_comment(sql: str) -> bool:
+    """True when a ``/*`` opens inside a block comment. PostgreSQL nests block comments, regexes (and sqlglot)
+    do not, so ``/* /* */ SHOW x */ SELECT ...`` would hide a query behind a harmless-looking prefix."""
+    depth = i = 0
+    while (j := sql.find("/*", i)) >= 0 or depth:
+        k = sql.find("*/", i)
+        if j >= 0 and (k < 0 or j < k):
+            if depth:
+                return True
+            depth, i = 1, j + 2
+        elif k >= 0:
+            depth, i = 0, k + 2
+        else:
+            return False  # unterminated: PostgreSQL rejects it
+    return False
+
+
 def classify(sql: str, catalog_relations: frozenset[str] = frozenset()) -> Classified:
     """Classify one Query / Parse text."""
+    if "/*" in sql and _nested_comment(sql):
+        return Classified("refused", "nested_comment", "nested block comments are not accepted through privgate",
+                          "PostgreSQL nests /* */ comments; remove the inner comment")
     body = _strip(sql)
     if not body.strip().strip(";").strip():
         return Classified("empty")

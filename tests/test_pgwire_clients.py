@@ -305,3 +305,22 @@ def test_pgjdbc(proxy, tmp_path):
     assert int(got["dp_rows"]) >= 4 and got["dp_type"] == "int8" and got["dp_notice"] == "true"
     assert got["prepared_sum"] == "21" and got["masked_raw"] == "false"
     assert got["denied"] == "42501" and got["after"] == "12"
+
+
+def test_psycopg_server_side_cursor_is_governed(proxy):
+    import psycopg
+
+    raw = set(raw_emails(proxy))
+    with psycopg.connect(proxy.url()) as con:
+        with con.cursor(name="emails") as cur:
+            cur.execute("SELECT customer_id, email FROM sales.customers WHERE customer_id > %s", (0,))
+            rows = cur.fetchmany(4)
+        assert len(rows) == 4 and not raw & {r[1] for r in rows}
+        con.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), con.cursor(name="ssn") as cur:
+            cur.execute(DENIED_SQL)
+        con.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), con.cursor(name="dp") as cur:
+            cur.execute(DP_SQL)
+        con.rollback()
+        assert con.execute("SELECT 13").fetchone() == (13,)

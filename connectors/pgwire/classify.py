@@ -119,6 +119,16 @@ class Classifier:
         return classify(sql, self.catalog_relations)
 
 
+_DECLARE = re.compile(r"\A(DECLARE\s+\S+\s+(?:[A-Z]+\s+)*?CURSOR\s+(?:WITH(?:OUT)?\s+HOLD\s+)?FOR\s+)(.+)\Z",
+                      re.I | re.S)
+
+
+def declare_cursor(sql: str) -> tuple[str, str] | None:
+    """``DECLARE name ... CURSOR ... FOR <query>`` → (prefix, query): the query is governed like any other."""
+    m = _DECLARE.match(_strip(sql))
+    return (m.group(1), m.group(2)) if m else None
+
+
 def _nested_comment(sql: str) -> bool:
     """True when a ``/*`` opens inside a block comment. PostgreSQL nests block comments, regexes (and sqlglot)
     do not, so ``/* /* */ SHOW x */ SELECT ...`` would hide a query behind a harmless-looking prefix."""
@@ -169,8 +179,7 @@ def classify(sql: str, catalog_relations: frozenset[str] = frozenset()) -> Class
     if word in ("DISCARD", "DEALLOCATE", "CLOSE", "FETCH", "MOVE", "UNLISTEN") and single:
         return Classified("session", value=word)
     if word in ("PREPARE", "EXECUTE", "LISTEN", "NOTIFY", "COPY", "DO", "CALL", "LOAD", "VACUUM", "ANALYZE",
-                "CHECKPOINT", "LOCK", "SECURITY", "GRANT", "REVOKE", "IMPORT", "REFRESH", "CLUSTER", "REINDEX",
-                "DECLARE"):
+                "CHECKPOINT", "LOCK", "SECURITY", "GRANT", "REVOKE", "IMPORT", "REFRESH", "CLUSTER", "REINDEX"):
         return Classified("refused", "statement_not_supported",
                           f"{word} statements are not supported through privgate",
                           "use the protocol-level extended query (driver prepared statements) instead of SQL PREPARE"

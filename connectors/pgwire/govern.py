@@ -28,7 +28,7 @@ from privgate.engine.dp.ports import Executor
 from privgate.engine.errors import PrivgateError
 from privgate.engine.pipeline import CachedAnalysis, Engine
 
-from .classify import Classified, Classifier
+from .classify import Classified, Classifier, declare_cursor
 from .ledger import MemoryLedger
 from .metrics import Metrics
 
@@ -56,6 +56,7 @@ class Plan:
     detail: str = ""
     hint: str = ""
     classified: Classified | None = None
+    pin: bool = False
     pad_values: tuple[str, ...] = field(default=(), repr=False)
 
 
@@ -117,6 +118,9 @@ class Governor:
             self.metrics.decision("deny", c.code)
             return Plan("deny", sqlstate=DENY_SQLSTATE, message=f"privgate refused the statement: {c.message}",
                         detail=f"reason codes: {c.code}", hint=c.hint)
+        cursor = declare_cursor(sql)
+        if cursor is not None:
+            return self._cursor(sql, cursor, principal, purpose)
         key = (principal.id, principal.roles, purpose, sql)
         now = self._clock()
         with self._lock:
@@ -137,6 +141,22 @@ class Governor:
                 while len(self._cache) > self._size:
                     self._cache.popitem(last=False)
         return plan
+
+    def _cursor(self, sql: str, cursor: tuple[str, str], principal: Principal, purpose: str) -> Plan:
+        """A cursor over a query: the query is planned as if sent alone; the cursor pins the session."""
+        prefix, query = cursor
+        inner = self.plan(query, principal, purpose)
+        if inner.kind == "pass" and (inner.classified is None or inner.classified.kind != "session"):
+            return Plan("pass", sql=sql, pin=True)
+        if inner.kind == "rewrite":
+            return Plan("rewrite", sql=prefix + inner.sql, pads=inner.pads, n_params=inner.n_params,
+                        decision=inner.decision, pad_values=inner.pad_values, pin=True)
+        if inner.kind == "deny":
+            return inner
+        self.metrics.decision("deny", "cursor_not_supported")
+        return Plan("deny", sqlstate=DENY_SQLSTATE, message="privgate cannot serve this query through a cursor",
+                    detail="reason codes: cursor_not_supported",
+                    hint="differentially private answers are computed by privgate: run the query without a cursor")
 
     def _from_decision(self, sql: str, decision: Decision) -> Plan:
         if not decision.allowed:

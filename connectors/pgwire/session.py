@@ -371,8 +371,10 @@ class Session:
             self._pin_if_stateful(plan)
             await self._relay(pq.message(b"Q", payload))
         elif plan.kind == "rewrite" and not plan.pads:
+            self._pin_if_stateful(plan)
             await self._relay(pq.encode_query(plan.sql))
         elif plan.kind == "rewrite":
+            self._pin_if_stateful(plan)
             bind = pq.BindMsg("", "", (), tuple(v.encode() for v in plan.pad_values), ())
             await self._relay(pq.encode_parse("", plan.sql) + pq.encode_bind(bind) + pq.encode_describe("P", "")
                               + pq.encode_execute() + pq.SYNC, drop=b"12n")
@@ -388,6 +390,8 @@ class Session:
             self.send(pq.ready(self.status))
 
     def _pin_if_stateful(self, plan: Plan) -> None:
+        if plan.pin:
+            self.pinned = True
         c = plan.classified
         if c is not None and c.kind == "session" and c.value in ("SET", "RESET", "DISCARD", "DEALLOCATE"):
             self.pinned = True
@@ -489,6 +493,7 @@ class Session:
             st = Statement(plan, msg.param_types, True)
             self._forward(pq.message(b"P", payload), ord("P"))
         elif plan.kind == "rewrite":
+            self._pin_if_stateful(plan)
             types = list(msg.param_types[:plan.n_params]) + [0] * (plan.n_params - len(msg.param_types))
             st = Statement(plan, msg.param_types, True)
             self._forward(pq.encode_parse(msg.name, plan.sql, [*types, *[values.TEXT] * len(plan.pads)]), ord("P"))
@@ -577,9 +582,7 @@ class Session:
                 self._local(self._local_description(st.plan))
             return
         portal = self.portals.get(name)
-        if portal is None:
-            self._error("34000", f'portal "{name}" does not exist')
-        elif portal.upstream:
+        if portal is None or portal.upstream:  # unknown here: maybe a SQL cursor (DECLARE), the upstream knows
             self._forward(pq.message(b"D", payload), ord("D"))
         elif portal.result is not None:
             self._local(pq.row_description(portal.columns, portal.formats))
@@ -596,10 +599,7 @@ class Session:
             return
         name, max_rows = pq.decode_execute(payload)
         portal = self.portals.get(name)
-        if portal is None:
-            self._error("34000", f'portal "{name}" does not exist')
-            return
-        if portal.upstream:
+        if portal is None or portal.upstream:  # unknown here: maybe a SQL cursor (DECLARE), the upstream knows
             self._forward(pq.message(b"E", payload), ord("E"))
             return
         result = portal.result
@@ -646,7 +646,7 @@ class Session:
             return
         kind, name = pq.decode_target(payload)
         target: Statement | Portal | None = (self.statements if kind == "S" else self.portals).pop(name, None)
-        if target is not None and target.upstream:
+        if target is None or target.upstream:
             self._forward(pq.message(b"C", payload), ord("C"))
         else:
             self._local(pq.CLOSE_COMPLETE)

@@ -151,3 +151,20 @@ def test_metrics_endpoint_counts_decisions_without_values(proxy):
     body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
     assert 'privgate_decisions_total{outcome="deny"' in body and "privgate_connections" in body
     assert "secret@example.com" not in body
+
+
+def test_idle_timeout_and_connection_limit(proxy):
+    from pgwire_support import RunningProxy
+
+    limited = RunningProxy(proxy.server.pool.target.url, {"idle_timeout_s": 0.5, "max_connections": 2})
+    try:
+        a = raw_login(limited.port, proxy.db)
+        b = raw_login(limited.port, proxy.db)
+        with socket.create_connection(("127.0.0.1", limited.port)) as c:
+            assert b"53300" in _closed_after_error(c)  # the third client is turned away
+        b.close()
+        time.sleep(1.0)
+        data = _closed_after_error(a)
+        assert b"57P05" in data  # idle for longer than idle_timeout_s
+    finally:
+        limited.stop()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -163,6 +164,11 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             await server.close()
 
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the embedded PostgreSQL is shut down at exit
     with contextlib.suppress(KeyboardInterrupt):
         run_loop(main)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

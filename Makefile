@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test setup link lint typecheck unit bench clean
+.PHONY: demo demo-proxy test setup link lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ demo: setup $(DEMO_DB)
 	@echo "== The ledger:"
 	$(BIN)/privgate ledger show
 
+# The BI proxy on an embedded PostgreSQL loaded with the demo warehouse (docs/proxy.md); prints how to connect.
+demo-proxy: setup
+	PRIVGATE_MASK_KEY=$${PRIVGATE_MASK_KEY:-$$(head -c 24 /dev/urandom | base64)} $(BIN)/privgate serve
+
 lint: setup
 	$(BIN)/ruff check .
 
@@ -50,7 +54,12 @@ $(SARIF_SCHEMA):
 	  && tar xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json
 	mv .cache/npm/package/lib/schemas/sarif-2.1.0-rtm.5.json $@
 
-unit: setup $(SARIF_SCHEMA)
+# node-postgres for the proxy's client tests (tests/test_pgwire_clients.py), from the npm registry.
+NODE_PG := .cache/node-pg/node_modules/pg
+$(NODE_PG):
+	mkdir -p .cache/node-pg && cd .cache/node-pg && npm install --silent --no-audit --no-fund pg@8.23.1 >/dev/null
+
+unit: setup $(SARIF_SCHEMA) $(NODE_PG)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -68,6 +68,37 @@ class CheckConfig(_Cfg):
     purpose: str = "analytics"
 
 
+class ServeUser(_Cfg):
+    """A proxy login. ``secret`` is a SCRAM-SHA-256 secret (``privgate serve --hash-password``)."""
+
+    secret: str
+    principal: str | None = Field(default=None, description="the principal it acts as; the user name when null")
+    roles: tuple[str, ...] = Field(default=(), description="roles added to the principal's own")
+    default_purpose: str | None = None
+
+
+class ServeTls(_Cfg):
+    cert: Path | None = None
+    key: Path | None = None
+
+
+class ServeConfig(_Cfg):
+    """``privgate serve``: the PostgreSQL-protocol proxy (docs/proxy.md)."""
+
+    listen: str = "127.0.0.1:6432"
+    upstream: str | None = Field(default=None, description="postgresql:// URL; embedded PostgreSQL when null")
+    users: dict[str, ServeUser] = Field(default_factory=dict)
+    tls: ServeTls = ServeTls()
+    allow_cleartext: bool = Field(default=False, description="password auth instead of SCRAM, only over TLS")
+    max_connections: int = Field(default=1000, ge=1)
+    pool_size: int = Field(default=20, ge=1)
+    max_message_bytes: int = Field(default=16 << 20, ge=1024)
+    idle_timeout_s: float = Field(default=0, ge=0, description="0 = never")
+    statement_timeout_ms: int = Field(default=0, ge=0, description="applied upstream per session; 0 = none")
+    decision_cache_ttl_s: float = Field(default=30, ge=0)
+    metrics_listen: str | None = Field(default=None, description="host:port for Prometheus /metrics")
+
+
 class Config(_Cfg):
     catalog: Path = Path("catalog")
     dialect: str = "postgres"
@@ -85,6 +116,7 @@ class Config(_Cfg):
         default=Path(".privgate/mask.key"),
         description="used when the env var is unset: read, or created with a random key (mode 0600)")
     datahub: dict[str, Any] = Field(default_factory=dict, description="DataHub dataset naming (docs/datahub.md)")
+    serve: ServeConfig = ServeConfig()
     source: str = Field(default="<defaults>", exclude=True)
 
     def roles_of(self, principal: str) -> tuple[str, ...]:
@@ -142,6 +174,9 @@ def load_config(explicit: str | Path | None = None, env: Mapping[str, str] = os.
                                                 "release_cache": _resolve(base, cfg.ledger.release_cache)}),
         "mask_key_file": _resolve(base, cfg.mask_key_file) if cfg.mask_key_file else None,
     }
+    if cfg.serve.tls.cert is not None and cfg.serve.tls.key is not None:
+        updates["serve"] = cfg.serve.model_copy(update={"tls": ServeTls(cert=_resolve(base, cfg.serve.tls.cert),
+                                                                        key=_resolve(base, cfg.serve.tls.key))})
     if cfg.policy.bundle is not None:
         updates["policy"] = cfg.policy.model_copy(update={"bundle": _resolve(base, cfg.policy.bundle)})
     return cfg.model_copy(update=updates)

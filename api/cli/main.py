@@ -26,6 +26,7 @@ from . import (
     policy_cmd,
     query_cmd,
     scan_cmd,
+    serve_cmd,
     sync_cmd,
 )
 
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"privgate {__version__}")
     parser.add_argument("--config", metavar="FILE", help="privgate.yaml (default: $PRIVGATE_CONFIG or ./privgate.yaml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
-    for module in (query_cmd, decide_cmd, check_cmd, ledger_cmd, scan_cmd, sync_cmd, fl_cmd, policy_cmd,
+    for module in (serve_cmd, query_cmd, decide_cmd, check_cmd, ledger_cmd, scan_cmd, sync_cmd, fl_cmd, policy_cmd,
                    data_cmd, demo_cmd):
         module.register(sub)
     return parser

@@ -34,10 +34,13 @@ demo: setup $(DEMO_DB)
 	-$(BIN)/privgate query --principal ana --sql "SELECT customer_id, ssn FROM sales.customers"
 	@echo "== The ledger:"
 	$(BIN)/privgate ledger show
+	@echo "== Finally the BI proxy: PostgreSQL wire protocol on 127.0.0.1:6432, upstream an embedded PostgreSQL"
+	@echo "   loaded with the demo warehouse. Connect with the psql line it prints; Ctrl-C stops it."
+	$(BIN)/privgate serve
 
-# The BI proxy on an embedded PostgreSQL loaded with the demo warehouse (docs/proxy.md); prints how to connect.
+# Only the BI proxy (docs/proxy.md); prints how to connect.
 demo-proxy: setup
-	PRIVGATE_MASK_KEY=$${PRIVGATE_MASK_KEY:-$$(head -c 24 /dev/urandom | base64)} $(BIN)/privgate serve
+	$(BIN)/privgate serve
 
 lint: setup
 	$(BIN)/ruff check .
@@ -58,6 +61,8 @@ $(SARIF_SCHEMA):
 NODE_PG := .cache/node-pg/node_modules/pg
 $(NODE_PG):
 	mkdir -p .cache/node-pg && cd .cache/node-pg && npm install --silent --no-audit --no-fund pg@8.23.1 >/dev/null
+
+node-pg: $(NODE_PG)
 
 unit: setup $(SARIF_SCHEMA) $(NODE_PG)
 	$(BIN)/pytest -q

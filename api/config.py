@@ -3,7 +3,8 @@
 Discovery: ``--config FILE``, else ``$PRIVGATE_CONFIG``, else ``./privgate.yaml``, else built-in
 defaults. Relative paths inside the file are relative to the file. Environment variables override
 single keys (``PRIVGATE_CATALOG``, ``PRIVGATE_POLICY_BACKEND``, ``PRIVGATE_OPA_URL``,
-``PRIVGATE_DIALECT``, ``PRIVGATE_LEDGER``, ``PRIVGATE_UPSTREAM``) so CI jobs and containers need no edited copy.
+``PRIVGATE_DIALECT``, ``PRIVGATE_LEDGER``, ``PRIVGATE_RELEASE_CACHE``, ``PRIVGATE_UPSTREAM``)
+so CI jobs and containers need no edited copy.
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ ENV_KEYS: Mapping[str, tuple[str, ...]] = {
     "PRIVGATE_POLICY_BACKEND": ("policy", "backend"),
     "PRIVGATE_OPA_URL": ("policy", "opa_url"),
     "PRIVGATE_LEDGER": ("ledger", "url"),
+    "PRIVGATE_RELEASE_CACHE": ("ledger", "release_cache"),
     "PRIVGATE_UPSTREAM": ("upstream",),
 }
 

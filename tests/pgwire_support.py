@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 import struct
+import tempfile
 import threading
 from pathlib import Path
 
@@ -28,6 +29,9 @@ class RunningProxy:
         from privgate.config import load_config
 
         cfg = load_config(ROOT / "privgate.yaml", {})
+        state = Path(tempfile.mkdtemp(prefix="privgate-proxy-"))  # a fresh ledger: never the checkout's
+        cfg = cfg.model_copy(update={"mask_key_file": None, "ledger": cfg.ledger.model_copy(update={
+            "url": f"sqlite:///{state / 'ledger.db'}", "release_cache": state / "releases.db"})})
         if serve_overrides:
             cfg = cfg.model_copy(update={"serve": cfg.serve.model_copy(update=serve_overrides)})
         self.server, self.pool = build_server(cfg, upstream, env={"PRIVGATE_MASK_KEY": MASK_KEY})

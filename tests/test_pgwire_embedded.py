@@ -36,7 +36,9 @@ def test_serve_without_upstream_starts_embedded_postgres_with_demo_data():
     work = Path(tempfile.mkdtemp(prefix="privgate-embedded-", dir="/tmp"))
     work.chmod(0o755)  # as root, PostgreSQL runs as its own system user and must reach the data folder
     port = _free_port()
-    env = {**os.environ, "PRIVGATE_MASK_KEY": "embedded-test-mask-key-012345"}
+    env = {**os.environ, "PRIVGATE_MASK_KEY": "embedded-test-mask-key-012345",
+           "PRIVGATE_LEDGER": f"sqlite:///{work / 'ledger.db'}",  # never the checkout's ledger
+           "PRIVGATE_RELEASE_CACHE": str(work / "releases.db")}
     proc = subprocess.Popen([str(ROOT / ".venv/bin/privgate"), "--config", str(ROOT / "privgate.yaml"), "serve",
                              "--listen", f"127.0.0.1:{port}", "--data-dir", str(work / "pg"), "--customers", "800"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)

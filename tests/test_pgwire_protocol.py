@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from decimal import Decimal
 
 import pytest
 import scramp
@@ -14,9 +13,7 @@ from privgate.connectors.pgwire import protocol as pq
 from privgate.connectors.pgwire.auth import AuthFailed, ScramExchange, ScramSecret, check_cleartext, hash_password
 from privgate.connectors.pgwire.classify import classify
 from privgate.connectors.pgwire.govern import count_params, substitute, to_positional
-from privgate.connectors.pgwire.ledger import MemoryLedger
-from privgate.engine.dp.model import Charge
-from privgate.engine.errors import BudgetError, ConfigError
+from privgate.engine.errors import ConfigError
 
 # ---- codec --------------------------------------------------------------------------------------
 
@@ -150,25 +147,6 @@ def test_scram_accepts_libpq_empty_username_and_refuses_channel_binding():
     assert x.first("n,,n=,r=abc").startswith("r=abc")
     with pytest.raises(AuthFailed):
         ScramExchange(secret).first("p=tls-server-end-point,,n=,r=abc")
-
-
-# ---- ledger -------------------------------------------------------------------------------------
-
-def test_memory_ledger_reserve_commit_cancel_and_exhaustion():
-    ledger = MemoryLedger({"default": Decimal("1")})
-    sink = ledger.sink("ana")
-    charge = Charge(epsilon=Decimal("0.6"), delta=Decimal(0), mechanisms=())
-    r = sink.reserve(charge, "k1")
-    assert ledger.remaining("ana") == Decimal("0.4")
-    sink.commit(r)
-    sink.commit(r)  # idempotent
-    assert ledger.spent("ana") == Decimal("0.6")
-    with pytest.raises(BudgetError) as err:
-        sink.reserve(charge, "k2")
-    assert err.value.code == "budget_exhausted"
-    small = sink.reserve(Charge(epsilon=Decimal("0.3"), delta=Decimal(0), mechanisms=()), "k3")
-    sink.cancel(small)
-    assert ledger.remaining("ana") == Decimal("0.4") and ledger.remaining("bob") == Decimal("1")
 
 
 # ---- the session state machine, fed bytes -------------------------------------------------------

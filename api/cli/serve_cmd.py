@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,12 @@ from privgate.connectors.executors import open_executor
 from privgate.connectors.pgwire.auth import ScramSecret, hash_password
 from privgate.connectors.pgwire.classify import Classifier
 from privgate.connectors.pgwire.govern import DpRunner, Governor
-from privgate.connectors.pgwire.ledger import MemoryLedger
 from privgate.connectors.pgwire.metrics import Metrics
 from privgate.connectors.pgwire.server import ProxyServer, run_loop, tls_context
 from privgate.connectors.pgwire.session import Limits, User
 from privgate.connectors.pgwire.upstream import UpstreamPool, UpstreamTarget, connect
 from privgate.engine.errors import ConfigError
-from privgate.wiring import build_engine, principal
+from privgate.wiring import build_engine, load_mask_key, open_configured_ledger, principal
 
 DEMO_DB = "warehouse"
 
@@ -103,13 +101,14 @@ async def catalog_relations(target: UpstreamTarget) -> frozenset[str]:
 
 def build_server(cfg: Config, upstream: str, env: Any = os.environ) -> tuple[ProxyServer, UpstreamPool]:
     """Everything ``serve`` runs, wired from the config (tests call this with their own config)."""
-    engine = build_engine(cfg, env=env)
-    ledger = MemoryLedger({k: Decimal(v) for k, v in cfg.budget.epsilon.items()})
-    engine.budget = ledger  # the policy sees what the DP answers actually spent
     from privgate.connectors.dp_config import load_bounds_policy
+    from privgate.connectors.release_cache import SqliteReleaseCache
 
+    ledger = open_configured_ledger(cfg)  # shared with `privgate query` and training rounds
+    engine = build_engine(cfg, env=env, ledger=ledger, mask_key=load_mask_key(cfg, env))
     metrics = Metrics()
-    dp = DpRunner(engine, lambda: open_executor(upstream), ledger, load_bounds_policy())
+    dp = DpRunner(engine, lambda: open_executor(upstream), ledger, load_bounds_policy(),
+                  SqliteReleaseCache(cfg.ledger.release_cache))
     target = UpstreamTarget.from_url(upstream)
     classifier = Classifier(asyncio.run(catalog_relations(target)) if _no_loop() else frozenset())
     governor = Governor(engine, classifier, dp, metrics, cache_ttl=cfg.serve.decision_cache_ttl_s)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -22,14 +21,16 @@ from typing import Any
 
 from sqlglot import exp
 
+from privgate.engine.answering import answer_dp, dp_tree
 from privgate.engine.decision import Decision, Principal, Request
-from privgate.engine.dp import BoundsPolicy, DpResult, InMemoryReleaseCache, answer, budget_from_obligation
+from privgate.engine.dp import BoundsPolicy, DpResult, InMemoryReleaseCache
+from privgate.engine.dp.cache import ReleaseCache
 from privgate.engine.dp.ports import Executor
 from privgate.engine.errors import PrivgateError
+from privgate.engine.ledger.protocol import Ledger
 from privgate.engine.pipeline import CachedAnalysis, Engine
 
 from .classify import Classified, Classifier, declare_cursor
-from .ledger import MemoryLedger
 from .metrics import Metrics
 
 _NAMED = re.compile(r"%\((\w+)\)s")
@@ -195,15 +196,19 @@ def substitute(tree: exp.Expression, values: tuple[str | None, ...]) -> exp.Expr
 
 
 class DpRunner:
-    """Runs DP answers on worker threads with their own upstream connections (the flow is synchronous)."""
+    """Runs DP answers on worker threads with their own upstream connections (the flow is synchronous).
 
-    def __init__(self, engine: Engine, open_executor: Callable[[], Executor], ledger: MemoryLedger,
-                 policy: BoundsPolicy | None = None) -> None:
+    The answer goes through ``engine/answering.py`` — the same path as ``privgate query``: DP over the
+    rewritten SQL (consent filters apply), charged to every scope of the request in the shared ledger.
+    """
+
+    def __init__(self, engine: Engine, open_executor: Callable[[], Executor], ledger: Ledger,
+                 policy: BoundsPolicy | None = None, cache: ReleaseCache | None = None) -> None:
         self.engine = engine
         self._open = open_executor
         self.ledger = ledger
         self.policy = policy
-        self.cache = InMemoryReleaseCache()
+        self.cache: ReleaseCache = cache if cache is not None else InMemoryReleaseCache()
         self._local = threading.local()
         self._opened: list[Executor] = []
         self._opened_lock = threading.Lock()
@@ -225,27 +230,26 @@ class DpRunner:
             except Exception:  # closing is best effort at shutdown
                 continue
 
-    def run(self, plan: Plan, principal: str, params: tuple[str | None, ...] = ()) -> DpResult:
-        assert plan.decision is not None and plan.entry is not None
-        ob = next(o for o in plan.decision.obligations if o.kind == "dp")
-        tree = plan.entry.analysis.trees[0]
+    def run(self, plan: Plan, principal: Principal, params: tuple[str | None, ...] = ()) -> DpResult:
+        assert plan.decision is not None
+        decision = plan.decision
+        request = Request(principal=principal, purpose=decision.purpose, sql=plan.sql, dialect="postgres")
+        tree = dp_tree(self.engine, decision, request)
         if params:
             tree = substitute(tree, params)
-        tables = tuple(t.name for t in plan.entry.analysis.facts.tables if t.known)
         try:
-            result, _ = answer(tree, self.engine.catalog, budget_from_obligation(ob.params), self._executor(),
-                               scope=principal, salt=secrets.token_hex(8), policy=self.policy, cache=self.cache,
-                               ledger=self.ledger.sink(principal), tables=tables)
+            return answer_dp(self.engine, decision, request, self._executor(), ledger=self.ledger, tree=tree,
+                             release_cache=self.cache, bounds=self.policy)
         except PrivgateError:
             raise
         except Exception:
             self._local.executor = None  # a broken connection is reopened next time
             raise
-        return result
 
     def notice(self, result: DpResult, principal: str) -> tuple[str, str]:
         """The NoticeResponse text after a DP answer: ε charged, budget left, per-column accuracy."""
-        left = self.ledger.remaining(principal)
+        view = self.engine.budget
+        left = view.remaining(principal, self.engine.rules.dp.default_class) if view is not None else None
         accuracy: dict[str, Any] = {}
         for i, c in enumerate(result.columns):
             if c.kind == "aggregate":

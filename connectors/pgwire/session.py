@@ -411,7 +411,7 @@ class Session:
         """Run a DP answer off the event loop; on failure an ErrorResponse is sent and None returned."""
         t0 = time.perf_counter()
         try:
-            result = await asyncio.to_thread(self.gov.dp.run, plan, self.principal.id, params)
+            result = await asyncio.to_thread(self.gov.dp.run, plan, self.principal, params)
         except PrivgateError as exc:
             state = "53400" if exc.code.startswith("budget_") else ("58000" if isinstance(exc, UpstreamError)
                                                                      else DENY_SQLSTATE)

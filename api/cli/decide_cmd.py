@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from privgate.config import load_config
-from privgate.engine.decision import Decision, Request
+from privgate.config import Config, load_config
+from privgate.engine.decision import Decision, Principal, Request
 from privgate.engine.errors import ConfigError
 from privgate.wiring import build_engine, principal
 
@@ -41,16 +41,21 @@ def read_sql(args: argparse.Namespace) -> str:
         raise ConfigError(f"{args.file}: cannot read: {exc}", code="cli_unreadable_file") from exc
 
 
-def handle(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+def identity(cfg: Config, args: argparse.Namespace) -> tuple[Principal, str]:
+    """The principal (roles from the config plus --role) and purpose (--purpose or its default)."""
     if not args.principal:
         raise ConfigError("--principal is required", code="cli_no_principal")
-    who = principal(cfg, args.principal, tuple(args.role))
     purpose = args.purpose or (cfg.principals[args.principal].default_purpose
                                if args.principal in cfg.principals else None)
     if not purpose:
         raise ConfigError(f"--purpose is required (principal {args.principal!r} has no default_purpose)",
                           code="cli_no_purpose")
+    return principal(cfg, args.principal, tuple(args.role)), purpose
+
+
+def handle(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    who, purpose = identity(cfg, args)
     engine = build_engine(cfg)
     decision = engine.decide(Request(principal=who, purpose=purpose, sql=read_sql(args),
                                      dialect=args.dialect or cfg.dialect, surface="query"))

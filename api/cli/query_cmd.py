@@ -17,12 +17,11 @@ from typing import Any
 from privgate.config import load_config
 from privgate.engine.decision import Request
 from privgate.engine.dp.errors import DpError
-from privgate.engine.errors import ConfigError
 from privgate.engine.ledger.errors import BudgetExhaustedError
 from privgate.query import QueryOutcome, run_query
-from privgate.wiring import build_engine, load_mask_key, open_configured_ledger, principal
+from privgate.wiring import build_engine, load_mask_key, open_configured_ledger
 
-from .decide_cmd import add_identity, read_sql, render
+from .decide_cmd import add_identity, identity, read_sql, render
 
 
 def register(sub: Any) -> None:
@@ -40,23 +39,15 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     from privgate.connectors.dp_config import load_bounds_policy
     from privgate.connectors.executors import open_executor
-
-    cfg = load_config(args.config)
-    if not args.principal:
-        raise ConfigError("--principal is required", code="cli_no_principal")
-    purpose = args.purpose or (cfg.principals[args.principal].default_purpose
-                               if args.principal in cfg.principals else None)
-    if not purpose:
-        raise ConfigError(f"--purpose is required (principal {args.principal!r} has no default_purpose)",
-                          code="cli_no_purpose")
-    upstream = args.upstream or cfg.upstream
-    executor = open_executor(upstream)
     from privgate.connectors.release_cache import SqliteReleaseCache
 
+    cfg = load_config(args.config)
+    who, purpose = identity(cfg, args)
+    executor = open_executor(args.upstream or cfg.upstream)
     ledger = open_configured_ledger(cfg)
     engine = build_engine(cfg, ledger=ledger, mask_key=load_mask_key(cfg))
-    request = Request(principal=principal(cfg, args.principal, tuple(args.role)), purpose=purpose,
-                      sql=read_sql(args), dialect=args.dialect or executor.dialect, surface="query")
+    request = Request(principal=who, purpose=purpose, sql=read_sql(args),
+                      dialect=args.dialect or executor.dialect, surface="query")
     try:
         outcome = run_query(engine, request, executor, ledger=ledger, bounds=load_bounds_policy(),
                             release_cache=SqliteReleaseCache(cfg.ledger.release_cache))

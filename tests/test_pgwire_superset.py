@@ -32,7 +32,7 @@ def superset_result(demo_catalog, tmp_path_factory):  # type: ignore[no-untyped-
     complete = "PRIVGATE_SUPERSET_PYTHON" in os.environ or (SUPERSET_VENV / ".installed").exists()
     if not SUPERSET_PYTHON.exists() or not complete:
         require_service("Apache Superset",
-                        f"no complete install at {SUPERSET_PYTHON.parent.parent}; run `make superset`")
+                        f"{SUPERSET_PYTHON} missing or its venv incomplete; run `make superset`")
     proxy, db, upstream = start_proxy(demo_catalog)
     try:
         state = tmp_path_factory.mktemp("superset")

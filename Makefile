@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-proxy test setup link lint typecheck unit bench clean
+.PHONY: demo demo-proxy test setup link lint typecheck unit bench clean superset
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,7 +64,21 @@ $(NODE_PG):
 
 node-pg: $(NODE_PG)
 
-unit: setup $(SARIF_SCHEMA) $(NODE_PG)
+# Apache Superset from PyPI for tests/test_pgwire_superset.py, in its own venv: its dependency set cannot share
+# privgate's. Every package pinned in tests/superset/constraints.txt (why two of them: see that file).
+SUPERSET_VENV  := .cache/venv-superset
+SUPERSET_STAMP := $(SUPERSET_VENV)/.installed
+$(SUPERSET_STAMP): tests/superset/constraints.txt
+	rm -rf $(SUPERSET_VENV)
+	$(PYTHON) -m venv $(SUPERSET_VENV)
+	$(SUPERSET_VENV)/bin/pip install -q -U pip
+	$(SUPERSET_VENV)/bin/pip install -q -c tests/superset/constraints.txt apache-superset psycopg2-binary \
+	  marshmallow marshmallow-sqlalchemy
+	touch $@
+
+superset: $(SUPERSET_STAMP)
+
+unit: setup $(SARIF_SCHEMA) $(NODE_PG) $(SUPERSET_STAMP)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

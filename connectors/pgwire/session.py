@@ -705,8 +705,10 @@ def _dp_columns(result: DpResult) -> list[pq.Column]:
     for i, c in enumerate(result.columns):
         oid = values.oid_of([row[i] for row in result.rows], c.aggregate if c.kind == "aggregate" else None)
         name = c.name
-        if c.kind == "aggregate" and c.aggregate and not name.replace("_", "").isalnum():
-            name = {"count_col": "count", "count_units": "count"}.get(c.aggregate, c.aggregate)  # as PG does
+        # No explicit alias ('' or count(*)'s '*'): name it after the function, as PG does. An explicit alias is
+        # kept verbatim even when it is not an identifier (BI tools label metrics `AS "SUM(amount)"`).
+        if c.kind == "aggregate" and c.aggregate and name in ("", "*"):
+            name = {"count_col": "count", "count_units": "count"}.get(c.aggregate, c.aggregate)
         cols.append(values.column(name, oid))
     return cols
 

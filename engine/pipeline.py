@@ -152,7 +152,10 @@ class Engine:
             timings["policy"] = (t3 - t2) * 1e3
             stage = "plan"
             rewritten = None
-            if result.allow and not result.deny and result.obligations:
+            if result.allow and not result.deny and (result.obligations or _reads_catalog(entry.analysis)):
+                # Even without obligations, a query that reads catalog tables runs as the analyzer
+                # qualified it: an unqualified `customers` must not resolve upstream (search_path) to a
+                # different table than the one the policy judged.
                 rewritten = entry.plan(result.obligations, lambda: self._rewriter.apply(
                     entry.analysis, result.obligations, request.dialect, require_key=False))
             timings["plan"] = (time.perf_counter() - t3) * 1e3
@@ -199,6 +202,11 @@ class Engine:
             sql=request.sql, reasons=(reason,), provenance=self._provenance(), timings_ms=timings,
             cached_analysis=cached,
         )
+
+
+def _reads_catalog(analysis: Analysis) -> bool:
+    facts = analysis.facts
+    return facts.statement_kind == "select" and facts.statement_count == 1 and any(t.known for t in facts.tables)
 
 
 def _decimal(ob: Obligation | None, key: str) -> Decimal | None:

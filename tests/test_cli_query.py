@@ -121,3 +121,21 @@ def test_dp_answers_respect_consent_filters(warehouse, tmp_path, capsys):
     assert code == 0
     released = sum(r["n"] for r in json.loads(out)["rows"])
     assert abs(released - consenting) < 60 < abs(released - total)
+
+
+def test_unqualified_names_run_against_the_table_the_policy_judged(tmp_path, capsys):
+    """A table named like a catalog table but outside the catalog (DuckDB's default schema here) must not
+    be what an unqualified name reads upstream: allowed queries run as the analyzer qualified them."""
+    import duckdb
+
+    db = tmp_path / "shadow.duckdb"
+    cfg = _config(tmp_path, db)
+    assert main(["--config", str(cfg), "demo-data", str(db), "--customers", "200"]) == 0
+    with duckdb.connect(str(db)) as con:
+        con.execute("CREATE TABLE main.products AS SELECT 1 AS product_id, 'leaked secret' AS name, 1.0 AS price")
+    capsys.readouterr()
+    code, out, _ = run(capsys, cfg, "query", "--principal", "ana", "--format", "json", "--sql",
+                       "SELECT name FROM products WHERE product_id = 1")
+    doc = json.loads(out)
+    assert code == 0 and doc["rows"] and doc["rows"][0]["name"] != "leaked secret"
+    assert "products.products" in doc["decision"]["rewritten_sql"]

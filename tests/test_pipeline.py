@@ -36,7 +36,11 @@ def codes(d) -> list[str]:  # type: ignore[no-untyped-def]
 
 def test_allow_passes_through(demo_catalog, default_rules):
     d = make(demo_catalog, default_rules, allow).decide(req())
-    assert (d.allowed, d.outcome, d.reasons, d.rewritten_sql) == (True, "allow", (), None)
+    assert (d.allowed, d.outcome, d.reasons, d.obligations) == (True, "allow", (), ())
+    # no obligations, but it runs exactly the table the policy judged
+    assert "FROM sales.orders AS orders" in (d.rewritten_sql or "")
+    session = make(demo_catalog, default_rules, allow).decide(req("SET statement_timeout = 1000"))
+    assert session.allowed and session.rewritten_sql is None  # not a query over catalog tables
     assert d.provenance.catalog_revision == demo_catalog.revision
     assert d.provenance.input_version == 1
     assert set(d.timings_ms) >= {"analyze", "policy", "total"}

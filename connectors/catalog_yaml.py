@@ -7,8 +7,6 @@ broken file never yields a half-loaded catalog.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import yaml
@@ -17,6 +15,7 @@ from pydantic import ValidationError
 from privgate.engine.catalog import Catalog, Domain
 from privgate.engine.errors import CatalogError
 
+from .files import replace_all
 from .yaml_io import describe_validation, read_yaml
 
 
@@ -32,28 +31,40 @@ def catalog_files(path: Path) -> list[Path]:
     return files
 
 
-def load_catalog(path: Path | str) -> Catalog:
-    """Every domain file under ``path`` (or one file), validated together."""
-    problems: list[str] = []
-    domains: list[Domain] = []
-    for file in catalog_files(Path(path)):
-        raw = read_yaml(file, CatalogError)
-        if not isinstance(raw, dict):
-            problems.append(f"{file}: <top>: expected a mapping with domain:, owner:, tables:")
-            continue
-        raw = dict(raw)
-        if "domain" in raw:
-            raw["name"] = raw.pop("domain")
-        try:
-            domains.append(Domain.model_validate(raw))
-        except ValidationError as exc:
-            problems.append(describe_validation(file, exc))
+def parse_domain(raw: object, file: Path | str) -> Domain:
+    """One domain file's content (``domain:`` names it) as a ``Domain``, or an error naming file, path, reason."""
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{file}: <top>: expected a mapping with domain:, owner:, tables:")
+    doc = dict(raw)
+    if "domain" not in doc:
+        raise CatalogError(f"{file}: domain: missing (every catalog file names the domain it describes)")
+    doc["name"] = doc.pop("domain")
+    try:
+        return Domain.model_validate(doc)
+    except ValidationError as exc:
+        raise CatalogError(describe_validation(file, exc)) from exc
+
+
+def assemble(domains: list[Domain], problems: list[str], where: Path | str) -> Catalog:
+    """The catalog of ``domains``, or one error listing every problem found (files are checked together)."""
     if problems:
         raise CatalogError("invalid catalog:\n" + "\n".join(problems))
     try:
         return Catalog(domains=tuple(domains))
     except ValidationError as exc:
-        raise CatalogError("invalid catalog:\n" + describe_validation(path, exc, "catalog")) from exc
+        raise CatalogError("invalid catalog:\n" + describe_validation(where, exc, "catalog")) from exc
+
+
+def load_catalog(path: Path | str) -> Catalog:
+    """Every domain file under ``path`` (or one file), validated together."""
+    problems: list[str] = []
+    domains: list[Domain] = []
+    for file in catalog_files(Path(path)):
+        try:
+            domains.append(parse_domain(read_yaml(file, CatalogError), file))
+        except CatalogError as exc:
+            problems.append(exc.message)
+    return assemble(domains, problems, path)
 
 
 def dump_domain(domain: Domain) -> str:
@@ -71,19 +82,8 @@ def write_catalog(catalog: Catalog, path: Path | str) -> list[Path]:
     once all of them were written.
     """
     folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[Path, Path]] = []
     try:
-        for domain in catalog.domains:
-            target = folder / f"{domain.name}.yaml"
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{domain.name}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(dump_domain(domain))
-            staged.append((Path(tmp), target))
-        for tmp_path, target in staged:
-            tmp_path.replace(target)
+        folder.mkdir(parents=True, exist_ok=True)
+        return replace_all({folder / f"{d.name}.yaml": dump_domain(d) for d in catalog.domains})
     except OSError as exc:
-        for tmp_path, _ in staged:
-            tmp_path.unlink(missing_ok=True)
         raise CatalogError(f"{folder}: cannot write catalog: {exc}", code="catalog_write_error") from exc
-    return [target for _, target in staged]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import yaml
-
+from privgate.connectors.catalog_yaml import load_catalog
+from privgate.connectors.rules_files import load_rules
 from privgate.engine.analysis import Analyzer
-from privgate.engine.catalog import Catalog, Domain
+from privgate.engine.catalog import Catalog
 from privgate.engine.rules import Rules
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,20 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @cache
 def demo_catalog() -> Catalog:
-    domains = []
-    for path in sorted((ROOT / "examples" / "demo" / "catalog").glob("*.yaml")):
-        doc = yaml.safe_load(path.read_text())
-        doc["name"] = doc.pop("domain")
-        domains.append(Domain.model_validate(doc))
-    return Catalog(domains=tuple(domains))
+    return load_catalog(ROOT / "examples" / "demo" / "catalog")
 
 
 @cache
 def default_rules() -> Rules:
-    doc: dict[str, object] = {}
-    for name in ("functions.yaml", "policy.yaml"):
-        doc.update(yaml.safe_load((ROOT / "rules" / name).read_text()))
-    return Rules.model_validate(doc)
+    return load_rules()
 
 
 @cache

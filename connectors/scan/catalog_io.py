@@ -11,19 +11,18 @@ catalog model before anything is written, so a scan cannot leave an invalid cata
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from privgate.engine.catalog import Catalog
 from privgate.engine.errors import CatalogError
 
+from ..catalog_yaml import assemble, parse_domain
+from ..files import replace_all
 from .sources import ColumnInfo, TableRef
 
 
@@ -42,14 +41,6 @@ def _plain(node: Any) -> Any:
     if isinstance(node, list):
         return [_plain(v) for v in node]
     return node
-
-
-def _domain_dict(doc: Any, path: Path) -> dict[str, Any]:
-    data = _plain(doc)
-    if not isinstance(data, dict) or "domain" not in data:
-        raise CatalogError(f"{path}: expected a mapping with a `domain` key", code="catalog_invalid")
-    data["name"] = data.pop("domain")
-    return data
 
 
 class CatalogDocs:
@@ -74,10 +65,14 @@ class CatalogDocs:
 
     def catalog(self) -> Catalog:
         """Validate the documents as they are now."""
-        try:
-            return Catalog.model_validate({"domains": [_domain_dict(doc, p) for p, doc in self.docs.items()]})
-        except ValidationError as exc:
-            raise CatalogError(f"catalog {self.directory} is invalid: {exc}", code="catalog_invalid") from exc
+        problems: list[str] = []
+        domains = []
+        for path, doc in self.docs.items():
+            try:
+                domains.append(parse_domain(_plain(doc), path))
+            except CatalogError as exc:
+                problems.append(exc.message)
+        return assemble(domains, problems, self.directory)
 
     def _schema(self, doc: CommentedMap) -> str:
         return str(doc.get("schema") or doc["domain"]).lower()
@@ -141,29 +136,10 @@ class CatalogDocs:
     def save(self) -> list[Path]:
         """Validate, then atomically write the files whose text changed; returns them."""
         self.catalog()
-        written = []
-        for path in self.docs:
-            text = self.dump(path)
-            if text == self._original.get(path):
-                continue
-            atomic_write(path, text)
-            self._original[path] = text
-            written.append(path)
+        changed = {path: text for path in self.docs if (text := self.dump(path)) != self._original.get(path)}
+        written = replace_all(changed)  # all staged before any is replaced
+        self._original.update(changed)
         return written
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and ``os.replace``: readers see old or new, never half."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def block(node: CommentedMap) -> CommentedMap:

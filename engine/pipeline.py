@@ -37,21 +37,26 @@ class CachedAnalysis:
     """One statement's analysis plus what is derived from it alone: its facts as JSON-ready data and
     the rewrites already planned for it (keyed by obligations), so repeats skip both."""
 
-    __slots__ = ("analysis", "facts_doc", "plans")
+    __slots__ = ("_lock", "analysis", "facts_doc", "plans")
 
     def __init__(self, analysis: Analysis) -> None:
         self.analysis = analysis
         self.facts_doc = analysis.facts.model_dump(mode="json")
         self.plans: OrderedDict[str, Rewritten] = OrderedDict()
+        self._lock = threading.Lock()  # entries are shared by every thread deciding the same statement
 
     def plan(self, obligations: tuple[Obligation, ...], make: Callable[[], Rewritten]) -> Rewritten:
         key = json.dumps([o.model_dump(mode="json") for o in obligations], sort_keys=True)
-        hit = self.plans.get(key)
-        if hit is None:
-            hit = self.plans[key] = make()
+        with self._lock:
+            hit = self.plans.get(key)
+        if hit is not None:
+            return hit
+        made = make()  # outside the lock: rewriting is pure, a rare duplicate is harmless
+        with self._lock:
+            self.plans[key] = made
             while len(self.plans) > PLANS_PER_STATEMENT:
                 self.plans.popitem(last=False)
-        return hit
+        return made
 
 
 class AnalysisCache:

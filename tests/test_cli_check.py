@@ -122,3 +122,14 @@ def test_explicit_non_sql_files_are_refused_and_training_specs_are_judged(capsys
     code = main(["--config", str(fed / "privgate.yaml"), "check", str(fed / "job.yaml")])
     out = capsys.readouterr().out
     assert code == 0 and "1 statement in 1 file: 1 passed, 0 denied" in out
+
+
+def test_named_yaml_that_is_not_a_readable_training_job_is_an_error(capsys, tmp_path: Path):
+    broken = tmp_path / "job.yaml"
+    broken.write_text("rounds: [\n")
+    code, _, err = run(capsys, "check", str(broken))
+    assert code == 2 and "line 2" in err
+    other = tmp_path / "other.yaml"
+    other.write_text("round: 3\nmodel: x\n")  # a typo'd spec must not be skipped as "not a job"
+    code, _, err = run(capsys, "check", str(other))
+    assert code == 2 and "check_not_a_training_job" in err

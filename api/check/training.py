@@ -22,13 +22,15 @@ from privgate.engine.training.spec import is_training_job
 from .runner import Finding
 
 
-def yaml_files(paths: Iterable[str | Path]) -> list[Path]:
-    out: list[Path] = []
+def yaml_files(paths: Iterable[str | Path]) -> list[tuple[Path, bool]]:
+    """``(file, named explicitly)``: a file named on the command line must be a training job; YAML found
+    by walking a folder may be anything (configs, catalogs) and is judged only when it is one."""
+    out: list[tuple[Path, bool]] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(x for x in p.rglob("*.y*ml") if x.suffix in (".yaml", ".yml") and x.is_file()))
+            out.extend((x, False) for x in sorted(p.rglob("*.y*ml")) if x.suffix in (".yaml", ".yml") and x.is_file())
         elif p.suffix in (".yaml", ".yml") and p.is_file():
-            out.append(p)
+            out.append((p, True))
     return out
 
 
@@ -40,16 +42,23 @@ def training_findings(engine: Engine, paths: Iterable[str | Path]) -> tuple[list
     files: list[str] = []
     findings: list[Finding] = []
     ids = itertools.count(1)
-    for path in yaml_files(paths):
+    settings = None
+    for path, explicit in yaml_files(paths):
         try:
             doc = read_yaml(path, ConfigError)
         except ConfigError:
-            continue  # not YAML we can read, so not a training job; SQL checks go on
+            if explicit:  # named on purpose: an unreadable spec must not pass the check silently
+                raise
+            continue  # YAML found while walking a folder that is not readable: not a training job
         if not is_training_job(doc):
+            if explicit:
+                raise ConfigError(f"{path}: not a training-job spec (it needs rounds, domains, model and purpose)",
+                                  code="check_not_a_training_job")
             continue
         files.append(str(path))
         job = parse_job(doc, source=str(path))
-        gov = TrainingGovernor(job, engine.catalog, engine.rules, load_training_settings(), engine.evaluator, None,
+        settings = settings or load_training_settings()
+        gov = TrainingGovernor(job, engine.catalog, engine.rules, settings, engine.evaluator, None,
                                clock=lambda: datetime.now(UTC), new_id=lambda: f"check-{next(ids)}", run_id="check")
         fc = gov.forecast()
         decision = fc.decision

@@ -34,11 +34,16 @@ from . import protocol as pq
 from . import values
 from .auth import MECHANISM, ScramExchange, ScramSecret, check_cleartext
 from .govern import DENY_SQLSTATE, Governor, Plan
-from .upstream import UpstreamConnection, UpstreamPool
+from .upstream import ABORT_BIND, UpstreamConnection, UpstreamPool
 
 log = logging.getLogger("privgate.serve")
 
 _TERMINAL = {ord("P"): b"1", ord("B"): b"2", ord("E"): b"CIs", ord("C"): b"3", ord("S"): b"Z", ord("D"): b"Tn"}
+# Statements PostgreSQL still runs in a failed transaction block (IsTransactionExitStmt: COMMIT, ROLLBACK,
+# ROLLBACK TO SAVEPOINT; END and ABORT are their synonyms). Everything else gets 25P02 until then.
+EXIT_STATEMENTS = frozenset({"COMMIT", "END", "ROLLBACK", "ABORT"})
+ABORTED_SQLSTATE = "25P02"
+ABORTED_MESSAGE = "current transaction is aborted, commands ignored until end of transaction block"
 PASSTHROUGH_STARTUP = ("application_name", "client_encoding", "DateStyle", "TimeZone", "extra_float_digits",
                        "IntervalStyle", "datestyle", "timezone")
 
@@ -123,6 +128,7 @@ class Session:
         self._up_out = bytearray()
         self._expect: list[tuple[str, Any]] = []
         self._discarding = False
+        self._exit_queued = False  # a COMMIT/ROLLBACK is queued in this extended batch: the status may change
         self._out = bytearray()
         self.busy = False
         self.pinned = False  # the upstream holds state of this session (SET, named statements): keep it leased
@@ -338,7 +344,17 @@ class Session:
     def status(self) -> str:
         return self.up.status if self.up else "I"
 
+    def _aborted(self) -> bool:
+        """The upstream transaction block has failed (ReadyForQuery 'E') and nothing queued may end it."""
+        return self.status == "E" and not self._exit_queued
+
     def _plan(self, sql: str) -> Plan:
+        if self._aborted():
+            # In a failed transaction PostgreSQL ignores everything but COMMIT/ROLLBACK. Statements the upstream
+            # sees (session, catalog) get its own answer; the rest never reach the engine (no decision, no charge).
+            c = self.gov.classify(sql)
+            if c.kind not in ("session", "catalog", "empty"):
+                return Plan("deny", sqlstate=ABORTED_SQLSTATE, message=ABORTED_MESSAGE)
         if not self.purpose:
             c = self.gov.classify(sql)
             if c.kind not in ("session", "catalog", "empty", "purpose", "show_purpose"):
@@ -362,7 +378,8 @@ class Session:
         self._discarding = False
         plan = self._plan(sql)
         if plan.kind == "deny":
-            self.send(pq.error_response(plan.sqlstate, plan.message, plan.detail, plan.hint))
+            await self._abort_block()
+            self.send(pq.error_response(plan.sqlstate, plan.message, plan.detail or None, plan.hint or None))
             self.send(pq.ready(self.status))
         elif plan.kind == "local":
             self._local_simple(plan)
@@ -387,7 +404,17 @@ class Session:
                     self.send(pq.data_row(values.encode(v, c.type_oid, 0) for v, c in zip(row, columns, strict=True)))
                 self.send(pq.command_complete(f"SELECT {len(result.rows)}"))
                 self._dp_notice(result)
+            else:
+                await self._abort_block()
             self.send(pq.ready(self.status))
+
+    async def _abort_block(self) -> None:
+        """After an error the proxy answers itself inside BEGIN ... fail the upstream block, as PostgreSQL would."""
+        up = self.up
+        if up is not None and up.status == "T":
+            self.busy = True
+            await up.abort_transaction()
+            self.busy = False
 
     def _pin_if_stateful(self, plan: Plan) -> None:
         if plan.pin:
@@ -477,12 +504,28 @@ class Session:
     def _error(self, state: str, message: str, detail: str = "", hint: str = "") -> None:
         self._local(pq.error_response(state, message, detail or None, hint or None))
         self._discarding = True
+        self._abort_batch()
+
+    def _abort_batch(self) -> None:
+        """An error the proxy answers itself in an extended batch: make the upstream fail at the same point.
+
+        PostgreSQL rolls back the batch's implicit transaction (or fails the open block) after an error; a
+        failing statement queued where the error happened gives the upstream exactly that state. Its own
+        responses are swallowed: the client sees the proxy's error. Not needed when the block already failed.
+        """
+        if self._aborted():
+            return
+        self._up_out += ABORT_BIND
+        self._expect.append(("abort", b""))
 
     async def _on_parse(self, payload: bytes) -> None:
         if self._discarding:
             return
         msg = pq.decode_parse(payload)
         plan = self._plan(msg.sql)
+        c = plan.classified
+        if c is not None and c.kind == "session" and c.value in EXIT_STATEMENTS:
+            self._exit_queued = True
         if plan.kind == "deny":
             self._error(plan.sqlstate, plan.message, plan.detail, plan.hint)
             return
@@ -542,6 +585,7 @@ class Session:
             result = await self._dp(plan, params)
             if result is None:
                 self._discarding = True
+                self._abort_batch()
                 await self._drain()
                 return
             portal.result = result
@@ -576,6 +620,7 @@ class Session:
                 result = await self._dp(st.plan, ())
                 if result is None:
                     self._discarding = True
+                    self._abort_batch()
                     return
                 self._local(pq.row_description(_dp_columns(result)))
             else:
@@ -657,6 +702,7 @@ class Session:
     async def _on_sync(self, payload: bytes) -> None:
         await self._flush_pipeline(sync=True)
         self._discarding = False
+        self._exit_queued = False
 
     async def _on_terminate(self, payload: bytes) -> None:
         raise Closed
@@ -687,6 +733,10 @@ class Session:
                 continue
             if failed and item != b"Z":
                 continue  # the upstream skips everything up to Sync after an error
+            if source == "abort":  # the deliberate upstream failure after a local error: not for the client
+                await _swallow_error(up)
+                failed = True
+                continue
             if source == "trim":
                 if await self._describe_trimmed(up, item):
                     failed = self._discarding = True
@@ -698,6 +748,12 @@ class Session:
         self.busy = False
         if sync:
             pass  # ReadyForQuery came from the upstream with its transaction status
+
+
+async def _swallow_error(up: UpstreamConnection) -> None:
+    """Read (and drop) the upstream's responses up to its ErrorResponse."""
+    while (await up.read_message())[0] != 69:  # 'E'
+        pass
 
 
 def _dp_columns(result: DpResult) -> list[pq.Column]:

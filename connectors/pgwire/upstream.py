@@ -20,6 +20,11 @@ from privgate.engine.dp.errors import UpstreamError
 
 from . import protocol as pq
 
+# Binding this (never prepared) statement always fails upstream, with no side effect, and the upstream log
+# explains why: any error aborts a transaction, which is all the proxy wants from it.
+ABORT_STATEMENT = "privgate refused a statement: transaction aborted"  # < NAMEDATALEN
+ABORT_BIND = pq.encode_bind(pq.BindMsg("", ABORT_STATEMENT, (), (), ()))
+
 
 @dataclass(frozen=True)
 class UpstreamTarget:
@@ -102,6 +107,16 @@ class UpstreamConnection:
         if error:
             raise UpstreamError(f"upstream rejected {sql!r}: {error}", code="upstream_error")
         return rows
+
+    async def abort_transaction(self) -> None:
+        """Put the open transaction block into PostgreSQL's failed state (the proxy refused a statement in it).
+
+        PostgreSQL marks a transaction failed after any error; a statement the proxy answers itself never
+        reached the upstream, so the proxy makes the upstream fail one on purpose. From then on the
+        upstream's own state machine answers: 25P02 for every statement, ROLLBACK for COMMIT, status 'E'.
+        """
+        self.send(ABORT_BIND + pq.SYNC)
+        await self.read_until_ready()
 
     def close(self) -> None:
         self.broken = True

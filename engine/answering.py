@@ -30,7 +30,7 @@ def dp_tree(engine: Engine, decision: Decision, request: Request) -> exp.Express
     if decision.bind_params():
         raise RewriteError("a DP answer over hashed or tokenized columns is not supported: aggregate the column "
                            "(count, count distinct) instead of grouping by it", code="dp_keyed_mask")
-    entry, _ = engine.analyze(decision.rewritten_sql or request.sql, request.dialect)
+    entry, _ = engine.analyze(decision.rewritten_sql or request.sql, request.dialect, request.search_path)
     trees = entry.analysis.trees
     if len(trees) != 1 or not isinstance(trees[0], exp.Expression):
         raise RewriteError("the rewritten SQL is not one query", code="rewrite_reparse_failed")
@@ -45,7 +45,7 @@ def answer_dp(engine: Engine, decision: Decision, request: Request, executor: Ex
     if ob is None or not decision.allowed:
         raise RewriteError("answer_dp needs an allowed decision with a dp obligation", code="dp_no_obligation")
     plan_tree = tree if tree is not None else dp_tree(engine, decision, request)
-    entry, _ = engine.analyze(request.sql, request.dialect)
+    entry, _ = engine.analyze(request.sql, request.dialect, request.search_path)
     budget = budget_from_obligation(ob.params)
     scopes = request_scopes(request, entry.analysis.facts, engine.catalog, budget.query_class)
     sink = LedgerChargeSink(ledger, scopes, decision_id=decision.id, principal=request.principal.id)

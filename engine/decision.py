@@ -36,6 +36,9 @@ class Request(_Record):
     query_class: str | None = Field(default=None, description="overrides the class derived from the facts")
     now: datetime | None = Field(default=None, description="injected time; the engine's clock when None")
     params: tuple[str | None, ...] = Field(default=(), description="bound parameter values, when known")
+    search_path: tuple[str, ...] | None = Field(
+        default=None, description="the session's schema search path (exact schema names, in order) for "
+        "unqualified table names; None: a name resolves to the one catalog schema holding it")
 
 
 class Reason(_Record):

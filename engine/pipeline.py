@@ -29,6 +29,7 @@ from .rewrite import Rewriter, Rewritten
 from .rules import Rules
 
 PLANS_PER_STATEMENT = 8
+CacheKey = tuple[str, str, tuple[str, ...] | None]
 POLICY_PATHS = {"query": "privgate/query/decision", "check": "privgate/query/decision",
                 "training": "privgate/training/decision"}
 
@@ -60,25 +61,26 @@ class CachedAnalysis:
 
 
 class AnalysisCache:
-    """Thread-safe LRU of analyses keyed by (dialect, normalized SQL); trees inside are never mutated."""
+    """Thread-safe LRU of analyses keyed by (dialect, normalized SQL, search path); trees inside are never
+    mutated. The search path is part of the key: it decides which table an unqualified name is."""
 
     def __init__(self, size: int = 4096) -> None:
         self._size = size
-        self._items: OrderedDict[tuple[str, str], CachedAnalysis] = OrderedDict()
+        self._items: OrderedDict[CacheKey, CachedAnalysis] = OrderedDict()
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(sql: str, dialect: str) -> tuple[str, str]:
-        return dialect, sql.strip().rstrip(";").strip()
+    def key(sql: str, dialect: str, search_path: tuple[str, ...] | None = None) -> CacheKey:
+        return dialect, sql.strip().rstrip(";").strip(), search_path
 
-    def get(self, key: tuple[str, str]) -> CachedAnalysis | None:
+    def get(self, key: CacheKey) -> CachedAnalysis | None:
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
             return hit
 
-    def put(self, key: tuple[str, str], value: CachedAnalysis) -> None:
+    def put(self, key: CacheKey, value: CachedAnalysis) -> None:
         if self._size <= 0:
             return
         with self._lock:
@@ -119,13 +121,14 @@ class Engine:
         self._catalog_revision = catalog.revision
         evaluator.load(build_data(catalog, rules))
 
-    def analyze(self, sql: str, dialect: str) -> tuple[CachedAnalysis, bool]:
+    def analyze(self, sql: str, dialect: str, search_path: tuple[str, ...] | None = None
+                ) -> tuple[CachedAnalysis, bool]:
         """Analysis of the SQL, from the cache when possible; returns ``(entry, was_cached)``."""
-        key = self.cache.key(sql, dialect)
+        key = self.cache.key(sql, dialect, search_path)
         hit = self.cache.get(key)
         if hit is not None:
             return hit, True
-        entry = CachedAnalysis(self._analyzer.analyze(sql, dialect))
+        entry = CachedAnalysis(self._analyzer.analyze(sql, dialect, search_path))
         self.cache.put(key, entry)
         return entry, False
 
@@ -137,7 +140,7 @@ class Engine:
         cached = False
         try:
             t0 = time.perf_counter()
-            entry, cached = self.analyze(request.sql, request.dialect)
+            entry, cached = self.analyze(request.sql, request.dialect, request.search_path)
             t1 = time.perf_counter()
             timings["analyze"] = (t1 - t0) * 1e3
             stage = "budget"

@@ -100,6 +100,29 @@ def test_search_path_resolves_unqualified_names_and_writes_the_schema_into_the_t
     assert "FROM products.products" in analysis.trees[0].sql("postgres")
 
 
+def test_a_session_search_path_resolves_names_in_its_order_through_catalog_schemas_only() -> None:
+    def domain(name: str, *tables: str) -> Domain:
+        return Domain(name=name, owner="o", tables=tuple(Table(name=t, columns=(Column(name="id"),)) for t in tables))
+
+    analyzer = Analyzer(Catalog(domains=(domain("a", "events"), domain("b", "events", "users"))), default_rules())
+
+    def resolved(sql: str, path: tuple[str, ...] | None) -> tuple[str, ...]:
+        f = analyzer.analyze(sql, "postgres", path).facts
+        return tuple(t.name for t in f.tables if t.known) + tuple(f"?{t}" for t in f.unknown_tables)
+
+    assert resolved("SELECT id FROM events", ("b", "a")) == ("b.events",)  # first in the path wins
+    assert resolved("SELECT id FROM events", ("a",)) == ("a.events",)
+    assert resolved("SELECT id FROM users", ("a", "b")) == ("b.users",)
+    assert resolved("SELECT id FROM users", ("a",)) == ("?users",)  # not on the path: PostgreSQL would not find it
+    # A schema the catalog does not describe could hold `users` upstream: nothing behind it is resolved.
+    assert resolved("SELECT id FROM users", ("shadow", "b")) == ("?users",)
+    assert resolved("SELECT id FROM users", ("pg_catalog", "b")) == ("b.users",)
+    assert resolved("SELECT id FROM users", ("B",)) == ("?users",)  # path names are exact: "B" is not b
+    assert resolved("SELECT id FROM a.events", ("shadow",)) == ("a.events",)  # qualified names are untouched
+    tree = analyzer.analyze("SELECT id FROM events", "postgres", ("b",)).trees[0]
+    assert "FROM b.events" in tree.sql("postgres")
+
+
 def test_a_table_name_held_by_two_schemas_stays_unknown() -> None:
     def domain(name: str) -> Domain:
         return Domain(name=name, owner="o", tables=(Table(name="events", columns=(Column(name="id"),)),))

@@ -186,7 +186,7 @@ def test_psycopg_search_path_and_sensitive_catalog_refused(proxy):
 
     with psycopg.connect(proxy.url(), autocommit=True) as con:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            con.execute("SET search_path TO sales")
+            con.execute("SET search_path TO sales, pg_catalog")  # pg_catalog after a schema: refused
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             con.execute("SELECT most_common_vals FROM pg_stats WHERE tablename = 'customers'")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -80,7 +80,10 @@ CATALOG = frozenset({"pg_class", "pg_type", "pg_namespace"})
 @pytest.mark.parametrize(("sql", "kind"), [
     ("BEGIN", "session"), ("commit;", "session"), ("SHOW server_version", "session"),
     ("SET TIME ZONE 'UTC'", "session"), ("SET extra_float_digits = 3", "session"), ("RESET ALL", "session"),
-    ("SET search_path TO sales", "refused"), ("SET ROLE postgres", "refused"),
+    ("SET search_path TO sales", "session"), ("RESET search_path", "session"), ("SET ROLE postgres", "refused"),
+    ("SET search_path TO sales, pg_catalog", "refused"), ("SET search_path = pg_temp, sales", "refused"),
+    ("SET search_path = sales,", "refused"), ("SET search_path = sales public", "refused"),
+    ("SET search_path FROM CURRENT", "refused"),
     ("SET SESSION AUTHORIZATION postgres", "refused"), ("PREPARE p AS SELECT * FROM sales.customers", "refused"),
     ("COPY sales.customers TO STDOUT", "refused"), ("BEGIN; SELECT * FROM sales.customers", "governed"),
     ("SELECT typname FROM pg_catalog.pg_type WHERE oid = 23", "catalog"),
@@ -99,6 +102,19 @@ CATALOG = frozenset({"pg_class", "pg_type", "pg_namespace"})
 ])
 def test_classification(sql, kind):
     assert classify(sql, CATALOG).kind == kind
+
+
+@pytest.mark.parametrize(("sql", "path"), [
+    ('set search_path = "sales"', ("sales",)),  # Superset's prequery
+    ("SET search_path TO Sales, public", ("sales", "public")),  # unquoted names fold
+    ("SET LOCAL search_path = 'Sales', \"My\"\"S\", \"$user\"", ("Sales", 'My"S', "$user")),
+    ("SET search_path = pg_catalog, sales;", ("pg_catalog", "sales")),  # pg_catalog first: PostgreSQL's own order
+    ("SET search_path TO DEFAULT", None), ("RESET search_path", None),
+])
+def test_search_path_values_are_read_as_postgresql_reads_them(sql, path):
+    c = classify(sql, CATALOG)
+    assert (c.kind, c.setting, c.path) == ("session", "search_path", path)
+
 
 
 def test_purpose_value_is_unquoted():

@@ -203,3 +203,117 @@ def test_extended_batch_error_rolls_back_its_implicit_transaction(proxy):
     assert _until_ready(s)[-1] == (b"Z", b"I")
     assert any(k == b"D" and b"6543ms" in d for k, d in query(s, "SHOW statement_timeout"))
     s.close()
+
+
+# ---- search_path --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def shadow(proxy):  # type: ignore[no-untyped-def]
+    """Upstream objects the catalog does not describe: a schema shadowing ``customers`` and a table hidden in a
+    catalog schema. Nothing may reach them through an unqualified name."""
+    import psycopg
+
+    with psycopg.connect(proxy.upstream, autocommit=True) as con:
+        con.execute("CREATE SCHEMA IF NOT EXISTS shadow")
+        con.execute("CREATE TABLE IF NOT EXISTS shadow.customers (customer_id int, email text, ssn text)")
+        con.execute("INSERT INTO shadow.customers VALUES (1, 'raw@example.com', '123-45-6789')")
+        con.execute("CREATE TABLE IF NOT EXISTS shadow.secrets (s text)")
+        con.execute("CREATE TABLE IF NOT EXISTS sales.sneaky (s text)")
+    return proxy
+
+
+def _deny_codes(err: BaseException) -> str:
+    return getattr(getattr(err, "diag", None), "message_detail", "") or ""
+
+
+def test_set_search_path_resolves_unqualified_names_in_that_schema(shadow):
+    import psycopg
+
+    raw = set()
+    with psycopg.connect(shadow.upstream) as con:
+        raw = {r[0] for r in con.execute("SELECT email FROM sales.customers")}
+    with psycopg.connect(shadow.url(), autocommit=True) as con:
+        con.execute('set search_path = "sales"')  # Superset's prequery when a schema is selected
+        assert con.execute("SHOW search_path").fetchone() == ("sales",)
+        assert con.execute("SELECT current_schema()").fetchone() == ("sales",)
+        rows = con.execute("SELECT customer_id, email FROM customers ORDER BY customer_id LIMIT 5").fetchall()
+        assert len(rows) == 5 and not raw & {r[1] for r in rows}  # judged as sales.customers: masked
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+            con.execute("SELECT customer_id, ssn FROM customers")
+        assert "pii_raw_projection" in _deny_codes(err.value)
+        dp = con.execute("SELECT status, count(*) AS n FROM orders GROUP BY status").fetchall()  # DP, via the path
+        assert dp and all(isinstance(n, int) for _s, n in dp)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+            con.execute("SELECT product_id FROM products")  # products.products is not on the path
+        assert "unknown_table" in _deny_codes(err.value)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+            con.execute("SELECT s FROM sneaky")  # upstream sales.sneaky, unknown to the catalog
+        assert "unknown_table" in _deny_codes(err.value)
+
+        con.execute("SET search_path TO products, sales")
+        assert con.execute("SELECT count(*) FROM products").fetchone()[0] > 0
+        con.execute("RESET search_path")
+        assert con.execute("SELECT product_id FROM products LIMIT 1").fetchone()  # default: the one catalog schema
+
+
+def test_a_search_path_through_schemas_outside_the_catalog_lets_nothing_unjudged_through(shadow):
+    import psycopg
+
+    with psycopg.connect(shadow.url(), autocommit=True) as con:
+        con.execute("SET search_path = shadow, sales")  # upstream resolves `customers` to shadow.customers
+        for sql in ("SELECT customer_id FROM customers", "SELECT email FROM customers", "SELECT s FROM secrets"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+                con.execute(sql)
+            assert "unknown_table" in _deny_codes(err.value)
+        con.execute("SET search_path = sales, shadow")  # sales.customers comes first and is what runs
+        emails = [r[0] for r in con.execute("SELECT email FROM customers ORDER BY customer_id LIMIT 3")]
+        assert emails and "raw@example.com" not in emails and all("@" not in e for e in emails)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            con.execute("SELECT s FROM secrets")  # behind sales, but shadow is not in the catalog
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+            con.execute("SET search_path = shadow, pg_catalog")
+        assert "search_path_not_allowed" in _deny_codes(err.value)
+        assert con.execute("SHOW search_path").fetchone() == ("sales, shadow",)
+
+
+def test_search_path_follows_the_upstream_through_rollback_and_set_local(shadow):
+    import psycopg
+
+    orders = "SELECT order_id FROM orders ORDER BY order_id LIMIT 1"  # the catalog-wide default finds sales.orders
+    with psycopg.connect(shadow.url()) as con:  # psycopg opens a block before each statement
+        con.execute("SET search_path = products")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            con.execute(orders)  # products has no orders
+        con.rollback()  # the SET is rolled back with the block, upstream and in the proxy
+        assert con.execute("SHOW search_path").fetchone() == ('"$user", public',)
+        assert con.execute(orders).fetchone()
+        con.commit()
+        con.execute("SET LOCAL search_path = products")
+        assert con.execute("SELECT count(*) FROM products").fetchone()[0] > 0
+        con.commit()  # SET LOCAL ends with the block
+        assert con.execute(orders).fetchone()
+        con.commit()
+        con.execute("SET search_path = products")
+        con.commit()  # committed: it stays
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            con.execute(orders)
+        con.rollback()
+
+
+def test_asyncpg_extended_protocol_uses_the_search_path(shadow):
+    import asyncpg
+
+    async def main() -> None:
+        con = await asyncpg.connect(shadow.url())
+        await con.execute('SET search_path = "sales"')
+        stmt = await con.prepare("SELECT customer_id, email FROM customers WHERE customer_id = $1")
+        row = await stmt.fetchrow(5)
+        assert row["customer_id"] == 5 and "@" not in row["email"]
+        with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError, match="ssn"):
+            await con.fetch("SELECT ssn FROM customers WHERE customer_id = $1", 5)
+        await con.execute("SET search_path = shadow, sales")
+        with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError, match="not in the catalog"):
+            await con.fetch("SELECT email FROM customers WHERE customer_id = $1", 1)
+        await con.close()
+
+    asyncio.run(main())

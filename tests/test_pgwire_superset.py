@@ -23,6 +23,7 @@ pytestmark = pytest.mark.service
 SUPERSET_VENV = ROOT / ".cache" / "venv-superset"
 SUPERSET_PYTHON = Path(os.environ.get("PRIVGATE_SUPERSET_PYTHON", SUPERSET_VENV / "bin" / "python"))
 PROBE = ROOT / "tests" / "superset" / "superset_probe.py"
+STATUSES = {"delivered", "shipped", "placed", "returned", "cancelled"}
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +116,19 @@ def test_superset_denial_is_42501_and_database_stays_usable(superset_result):
     assert superset_result["engine_after_denial"] == 7
 
 
-def test_superset_schema_prequery_is_refused(superset_result):
-    """With a schema selected Superset first runs ``set search_path = "<schema>"``; the proxy refuses it."""
-    refused = superset_result["schema_prequery"]
-    assert refused is not None and refused["pgcode"] == "42501", refused
-    assert "session_setting_not_allowed" in refused["message"]
+def test_superset_with_a_schema_selected_resolves_names_in_it(superset_result):
+    """With a schema selected Superset first runs ``set search_path = "<schema>"``: unqualified names resolve
+    in that schema, the policy judges sales.orders / sales.customers, and a DP aggregate comes back."""
+    sqllab = superset_result["schema_sqllab"]
+    assert sqllab.get("columns") == ["status", "count"], sqllab
+    assert {r[0] for r in sqllab["rows"]} <= STATUSES and all(isinstance(r[1], int) for r in sqllab["rows"])
+    denied = superset_result["schema_denied"]
+    assert denied is not None and denied["pgcode"] == "42501" and "pii_raw_projection" in denied["message"]
+
+
+def test_superset_physical_dataset_with_a_schema(superset_result):
+    physical = superset_result["physical"]
+    assert physical["error"] is None and "success" in physical["status"], physical
+    assert "FROM sales.orders" in physical["sql"] and "COUNT(*)" in physical["sql"]
+    assert physical["columns"] == ["status", "count"]
+    assert physical["rows"] and {r[0] for r in physical["rows"]} <= STATUSES

@@ -5,8 +5,11 @@ information_schema) on connect. Those never read governed rows, so they pass —
 *provable* from the statement: the rule is fail closed.
 
 - ``session``: transaction control, SHOW, RESET and SET of an allow-listed setting. ``SET search_path``
-  is refused: it would make an unqualified name resolve upstream to a table other than the one the
-  analyzer saw. SQL-level PREPARE/EXECUTE, LISTEN/NOTIFY, COPY ... are refused (they bypass decisions).
+  passes with its parsed schema list (``Classified.path``): the session hands it to the analyzer, which
+  resolves unqualified names with it, and allowed queries run qualified. A path that searches
+  ``pg_catalog`` after another schema (or names ``pg_temp``) is refused: an unqualified ``pg_class`` or
+  ``lower()`` could then be an ordinary schema's object. SET ROLE / SESSION AUTHORIZATION are refused.
+  SQL-level PREPARE/EXECUTE, LISTEN/NOTIFY, COPY ... are refused (they bypass decisions).
 - ``catalog``: every table is in pg_catalog / information_schema (minus the few catalog views that hold
   row data or secrets: pg_stats, pg_statistic, pg_authid, pg_stat_activity ...) and every function is a
   known catalog/introspection helper (so ``query_to_xml('select * from sales.customers')`` cannot
@@ -86,6 +89,9 @@ class Classified:
     message: str = ""
     hint: str = ""
     value: str = ""
+    #: ``search_path`` for SET/RESET search_path (``path`` None: back to the default), else "".
+    setting: str = ""
+    path: tuple[str, ...] | None = None
 
 
 def _strip(sql: str) -> str:
@@ -173,6 +179,8 @@ def classify(sql: str, catalog_relations: frozenset[str] = frozenset()) -> Class
         name = re.sub(r"\s+", " ", name)
         if (word == "RESET" and name == "all") or name in SETTABLE:
             return Classified("session", value=word)
+        if name == "search_path":
+            return _search_path(word, body)
         return Classified("refused", "session_setting_not_allowed",
                           f"changing the session setting {name or body[:40]!r} through privgate is not allowed",
                           "it can change which tables a name refers to or whose privileges apply")
@@ -187,6 +195,51 @@ def classify(sql: str, catalog_relations: frozenset[str] = frozenset()) -> Class
     if word in ("SELECT", "WITH", "VALUES", "TABLE"):
         return _catalog_or_governed(body, catalog_relations)
     return Classified("governed")
+
+
+_SET_PATH = re.compile(r"\A(?:SET|RESET)\s+(?:SESSION\s+|LOCAL\s+)?\"?search_path\"?\s*(?:(?:=|TO)\s*(.*?))?\s*;?\s*\Z",
+                       re.I | re.S)
+_PATH_ITEM = re.compile(r'\s*(?:"((?:[^"]|"")+)"|\'((?:[^\']|\'\')*)\'|([A-Za-z_][\w$]*))\s*(,|\Z)', re.S)
+
+
+def parse_search_path(text: str) -> tuple[str, ...] | None:
+    """A search_path value as PostgreSQL reads it — ``a, "B", 'c'`` → ``('a', 'B', 'c')`` — or None when
+    it is not a plain list (the caller refuses it). Unquoted names fold to lower case; ``"$user"`` stays."""
+    out: list[str] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _PATH_ITEM.match(text, pos)
+        if m is None:
+            return None
+        quoted, literal, bare = m.group(1), m.group(2), m.group(3)
+        out.append(quoted.replace('""', '"') if quoted is not None
+                   else literal.replace("''", "'") if literal is not None else bare.lower())
+        pos = m.end()
+        if not m.group(4):
+            break
+        if pos >= len(text):
+            return None  # a trailing comma
+    return tuple(out) if out and pos >= len(text) else None
+
+
+def _search_path(word: str, body: str) -> Classified:
+    m = _SET_PATH.match(body)
+    value = (m.group(1) or "") if m else None
+    if m is not None and (word == "RESET" or (value or "").strip().upper() == "DEFAULT"):
+        return Classified("session", value=word, setting="search_path")
+    path = parse_search_path(value) if value else None
+    if path is None:
+        return Classified("refused", "search_path_not_understood",
+                          "privgate only accepts search_path as a plain list of schema names",
+                          "SET search_path = schema1, schema2")
+    if "pg_catalog" in path[1:] or any(s.startswith("pg_temp") for s in path):
+        return Classified("refused", "search_path_not_allowed",
+                          "a search_path that searches pg_catalog after another schema, or names pg_temp, "
+                          "is not allowed through privgate",
+                          "an unqualified catalog name or function could then resolve to an ordinary schema's "
+                          "object; leave pg_catalog out (PostgreSQL searches it first)")
+    return Classified("session", value=word, setting="search_path", path=path)
 
 
 def _catalog_or_governed(sql: str, catalog_relations: frozenset[str]) -> Classified:

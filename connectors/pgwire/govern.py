@@ -58,6 +58,7 @@ class Plan:
     hint: str = ""
     classified: Classified | None = None
     pin: bool = False
+    search_path: tuple[str, ...] | None = None  # the session's, for a DP answer to analyze the SQL the same way
     pad_values: tuple[str, ...] = field(default=(), repr=False)
 
 
@@ -89,7 +90,8 @@ def deny_plan(decision: Decision) -> Plan:
     return Plan("deny", decision=decision, sqlstate=sqlstate,
                 message=f"privgate denied the statement: {first.message if first else 'no policy allowed it'}",
                 detail=f"reason codes: {', '.join(codes)}; decision {decision.id}",
-                hint="the session is still usable; see docs/proxy.md for what each code means")
+                hint="the session is still usable (inside a transaction block: after ROLLBACK); "
+                     "see docs/proxy.md for what each code means")
 
 
 class Governor:
@@ -105,10 +107,12 @@ class Governor:
         self._ttl = cache_ttl
         self._size = cache_size
         self._clock = clock
-        self._cache: OrderedDict[tuple[str, tuple[str, ...], str, str], tuple[float, Plan]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, tuple[str, ...], str, str, tuple[str, ...] | None],
+                                 tuple[float, Plan]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def plan(self, sql: str, principal: Principal, purpose: str) -> Plan:
+    def plan(self, sql: str, principal: Principal, purpose: str, search_path: tuple[str, ...] | None = None) -> Plan:
+        """``search_path``: the session's (exact schema names), for the analyzer's name resolution."""
         c = self.classify(sql)
         if c.kind in ("session", "catalog", "empty"):
             self.metrics.decision("pass_" + c.kind, "")
@@ -121,8 +125,8 @@ class Governor:
                         detail=f"reason codes: {c.code}", hint=c.hint)
         cursor = declare_cursor(sql)
         if cursor is not None:
-            return self._cursor(sql, cursor, principal, purpose)
-        key = (principal.id, principal.roles, purpose, sql)
+            return self._cursor(sql, cursor, principal, purpose, search_path)
+        key = (principal.id, principal.roles, purpose, sql, search_path)
         now = self._clock()
         with self._lock:
             hit = self._cache.get(key)
@@ -131,9 +135,10 @@ class Governor:
                 self.metrics.decision("cached", "")
                 return hit[1]
         t0 = time.perf_counter()
-        decision = self.engine.decide(Request(principal=principal, purpose=purpose, sql=sql, dialect="postgres"))
+        decision = self.engine.decide(Request(principal=principal, purpose=purpose, sql=sql, dialect="postgres",
+                                              search_path=search_path))
         self.metrics.observe("decide", time.perf_counter() - t0)
-        plan = self._from_decision(sql, decision)
+        plan = self._from_decision(sql, decision, search_path)
         self.metrics.decision(decision.outcome if plan.kind != "dp" else "dp",
                               ",".join(r.code for r in decision.reasons))
         if plan.kind in ("pass", "rewrite") and self._ttl > 0:
@@ -143,10 +148,11 @@ class Governor:
                     self._cache.popitem(last=False)
         return plan
 
-    def _cursor(self, sql: str, cursor: tuple[str, str], principal: Principal, purpose: str) -> Plan:
+    def _cursor(self, sql: str, cursor: tuple[str, str], principal: Principal, purpose: str,
+                search_path: tuple[str, ...] | None) -> Plan:
         """A cursor over a query: the query is planned as if sent alone; the cursor pins the session."""
         prefix, query = cursor
-        inner = self.plan(query, principal, purpose)
+        inner = self.plan(query, principal, purpose, search_path)
         if inner.kind == "pass" and (inner.classified is None or inner.classified.kind != "session"):
             return Plan("pass", sql=sql, pin=True)
         if inner.kind == "rewrite":
@@ -159,12 +165,13 @@ class Governor:
                     detail="reason codes: cursor_not_supported",
                     hint="differentially private answers are computed by privgate: run the query without a cursor")
 
-    def _from_decision(self, sql: str, decision: Decision) -> Plan:
+    def _from_decision(self, sql: str, decision: Decision, search_path: tuple[str, ...] | None) -> Plan:
         if not decision.allowed:
             return deny_plan(decision)
         if any(o.kind == "dp" for o in decision.obligations):
-            entry, _ = self.engine.analyze(sql, "postgres")
-            return Plan("dp", sql=sql, decision=decision, entry=entry, n_params=count_params(sql))
+            entry, _ = self.engine.analyze(sql, "postgres", search_path)
+            return Plan("dp", sql=sql, decision=decision, entry=entry, n_params=count_params(sql),
+                        search_path=search_path)
         if decision.rewritten_sql is None:
             return Plan("pass", sql=sql)
         try:
@@ -233,7 +240,8 @@ class DpRunner:
     def run(self, plan: Plan, principal: Principal, params: tuple[str | None, ...] = ()) -> DpResult:
         assert plan.decision is not None
         decision = plan.decision
-        request = Request(principal=principal, purpose=decision.purpose, sql=plan.sql, dialect="postgres")
+        request = Request(principal=principal, purpose=decision.purpose, sql=plan.sql, dialect="postgres",
+                          search_path=plan.search_path)
         tree = dp_tree(self.engine, decision, request)
         if params:
             tree = substitute(tree, params)

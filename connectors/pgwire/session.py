@@ -33,6 +33,7 @@ from privgate.engine.errors import PrivgateError
 from . import protocol as pq
 from . import values
 from .auth import MECHANISM, ScramExchange, ScramSecret, check_cleartext
+from .classify import parse_search_path
 from .govern import DENY_SQLSTATE, Governor, Plan
 from .upstream import ABORT_BIND, UpstreamConnection, UpstreamPool
 
@@ -132,6 +133,10 @@ class Session:
         self._out = bytearray()
         self.busy = False
         self.pinned = False  # the upstream holds state of this session (SET, named statements): keep it leased
+        # The session's search_path as the client set it (None: never set, or reset), for the analyzer; and
+        # whether it may differ from the upstream's (a SET in a block that may roll back): re-read when idle.
+        self.search_path: tuple[str, ...] | None = None
+        self._path_dirty = False
         self._settings: tuple[str, ...] = ()
         self._dispatch: dict[int, Callable[[bytes], Awaitable[None]]] = {
             ord("Q"): self._on_query, ord("P"): self._on_parse, ord("B"): self._on_bind,
@@ -189,6 +194,7 @@ class Session:
                 if self.up is None and kind != 88:  # 'X'
                     await self._lease()
                 await handler(payload)
+                await self._settle_search_path()
                 self._maybe_return()
         except pq.ProtocolError as exc:
             self.gov.metrics.protocol_errors += 1
@@ -362,7 +368,7 @@ class Session:
                             detail="reason codes: purpose_missing",
                             hint="SET privgate.purpose = '...' or connect with options='-c privgate.purpose=...'")
         t0 = time.perf_counter()
-        plan = self.gov.plan(sql, self.principal, self.purpose)
+        plan = self.gov.plan(sql, self.principal, self.purpose, self._analyzer_path())
         self.gov.metrics.observe("plan", time.perf_counter() - t0)
         if plan.kind == "deny":
             log.info(json.dumps({"event": "deny", "principal": self.principal.id, "purpose": self.purpose,
@@ -422,6 +428,31 @@ class Session:
         c = plan.classified
         if c is not None and c.kind == "session" and c.value in ("SET", "RESET", "DISCARD", "DEALLOCATE"):
             self.pinned = True
+            if c.setting == "search_path" or (c.value in ("RESET", "DISCARD") and _resets_all(plan.sql)):
+                # Statements planned after this one (a pipeline) see the new path at once; the upstream's
+                # value is re-read once the transaction is over (a rollback or SET LOCAL undoes it).
+                self.search_path = c.path
+                self._path_dirty = True
+
+    def _analyzer_path(self) -> tuple[str, ...] | None:
+        """The session's search path as the analyzer needs it: ``$user`` is the proxy's upstream login."""
+        if self.search_path is None:
+            return None
+        return tuple(self.pool.target.user if s == "$user" else s for s in self.search_path)
+
+    async def _settle_search_path(self) -> None:
+        """Outside a transaction, read the search_path the upstream really has after a change (COMMIT,
+        ROLLBACK, SET LOCAL and failed SETs all decide it). Unchanged from the session default → None."""
+        up = self.up
+        if not self._path_dirty or up is None or up.status != "I" or self._expect or self._up_out:
+            return
+        rows = await up.simple("SELECT setting, reset_val FROM pg_catalog.pg_settings WHERE name = 'search_path'")
+        setting, reset = rows[0] if rows else (None, None)
+        if setting is None or setting == reset:
+            self.search_path = None
+        else:  # a value privgate cannot read resolves no unqualified name at all (fail closed)
+            self.search_path = parse_search_path(setting) or ("",)
+        self._path_dirty = False
 
     def _local_simple(self, plan: Plan) -> None:
         c = plan.classified
@@ -748,6 +779,12 @@ class Session:
         self.busy = False
         if sync:
             pass  # ReadyForQuery came from the upstream with its transaction status
+
+
+def _resets_all(sql: str) -> bool:
+    """RESET ALL / DISCARD ALL: the search_path returns to its default too."""
+    words = sql.upper().replace(";", " ").split()
+    return words[:2] in (["RESET", "ALL"], ["DISCARD", "ALL"])
 
 
 async def _swallow_error(up: UpstreamConnection) -> None:

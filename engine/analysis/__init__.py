@@ -57,13 +57,16 @@ class Analyzer:
         self.rules = rules
         self._schemas = CatalogSchemas(catalog, tuple(resolve_dialect(d) for d in PREBUILT_DIALECTS))
 
-    def analyze(self, sql: str, dialect: str) -> Analysis:
-        """Facts about ``sql``; raises ``AnalysisError`` only for an unknown dialect or unparseable SQL."""
+    def analyze(self, sql: str, dialect: str, search_path: tuple[str, ...] | None = None) -> Analysis:
+        """Facts about ``sql``; raises ``AnalysisError`` only for an unknown dialect or unparseable SQL.
+
+        ``search_path``: the session's schemas for unqualified table names (see ``schema.DialectCatalog.resolve``).
+        """
         sg_dialect = resolve_dialect(dialect)
         view = self._schemas.get(sg_dialect)
         statements = parse_statements(sql, sg_dialect)
         parts: list[StatementFacts] = [
-            analyze_statement(stmt, sql, i, view, sg_dialect, self.rules.allowed_functions)
+            analyze_statement(stmt, sql, i, view, sg_dialect, self.rules.allowed_functions, search_path)
             for i, stmt in enumerate(statements)
         ]
         facts = merge(parts, dialect.strip().lower(), self.rules.allowed_functions)

@@ -38,7 +38,8 @@ class StatementFacts:
 
 
 def analyze_statement(statement: exp.Expression, sql: str, index: int, view: DialectCatalog,
-                      dialect: Dialect, allowed: frozenset[str]) -> StatementFacts:
+                      dialect: Dialect, allowed: frozenset[str],
+                      search_path: tuple[str, ...] | None = None) -> StatementFacts:
     kind = statement_kind(statement)
     collected = Collected()
     collect(statement, allowed, collected)
@@ -47,19 +48,19 @@ def analyze_statement(statement: exp.Expression, sql: str, index: int, view: Dia
     tables, ctes = collected.table_nodes, collected.cte_nodes
     query = _query_root(statement)
     if query is None:
-        tree = normalize_only(statement, view, dialect, tables, ctes)
+        tree = normalize_only(statement, view, dialect, tables, ctes, search_path)
     else:
         try:
             if query is statement:
-                tree = qualify(statement, view, dialect, tables, ctes)
+                tree = qualify(statement, view, dialect, tables, ctes, search_path)
             else:
-                tree = normalize_only(statement, view, dialect, tables, ctes)
-                qualify(query, view, dialect, tables, ctes)
+                tree = normalize_only(statement, view, dialect, tables, ctes, search_path)
+                qualify(query, view, dialect, tables, ctes, search_path)
         except Exception as exc:  # sqlglot raises OptimizeError and plain errors alike; fail closed
             collected.flag("qualify", f"could not qualify the statement against the catalog: {exc}")
             fresh = parse_statements(sql, dialect)[index]  # the failed attempt may have half-edited it
             tables, ctes = nodes_of(fresh)
-            tree = normalize_only(fresh, view, dialect, tables, ctes)
+            tree = normalize_only(fresh, view, dialect, tables, ctes, search_path)
             query = None
         if query is not None:
             try:

@@ -30,8 +30,9 @@ E = TypeVar("E", bound=exp.Expr)
 _UNNAMED = "privgate_unnamed"
 
 
-def resolve_tables(tables: list[exp.Table], view: DialectCatalog, ctes: set[str]) -> None:
-    """Give unqualified catalog table names their schema (the catalog is the search path).
+def resolve_tables(tables: list[exp.Table], view: DialectCatalog, ctes: set[str],
+                   search_path: tuple[str, ...] | None = None) -> None:
+    """Give unqualified catalog table names their schema (``DialectCatalog.resolve``).
 
     Must run after ``normalize_identifiers``: names are compared in the dialect's folded form.
     """
@@ -40,20 +41,20 @@ def resolve_tables(tables: list[exp.Table], view: DialectCatalog, ctes: set[str]
             continue
         if table.name in ctes:
             continue
-        schema = view.search_path(table.name)
+        schema = view.resolve(table.name, search_path)
         if schema is not None:
             table.set("db", exp.to_identifier(schema))
 
 
 def qualify(statement: E, view: DialectCatalog, dialect: Dialect, tables: list[exp.Table],
-            ctes: list[exp.CTE]) -> E:
+            ctes: list[exp.CTE], search_path: tuple[str, ...] | None = None) -> E:
     """Qualify ``statement`` in place (it must be a fresh parse); returns the qualified root.
 
     ``tables`` and ``ctes`` are the statement's Table and CTE nodes (see ``collect``).
     """
     _mark_unnamed(statement)
     statement = normalize_identifiers(statement, dialect=dialect, store_original_column_identifiers=True)
-    resolve_tables(tables, view, {cte.alias for cte in ctes})
+    resolve_tables(tables, view, {cte.alias for cte in ctes}, search_path)
     statement = qualify_tables(statement, dialect=dialect)
     statement = qualify_columns(statement, view.schema, expand_alias_refs=True, expand_stars=True,
                                 allow_partial_qualification=True, dialect=dialect)
@@ -63,10 +64,10 @@ def qualify(statement: E, view: DialectCatalog, dialect: Dialect, tables: list[e
 
 
 def normalize_only(statement: E, view: DialectCatalog, dialect: Dialect, tables: list[exp.Table],
-                   ctes: list[exp.CTE]) -> E:
+                   ctes: list[exp.CTE], search_path: tuple[str, ...] | None = None) -> E:
     """Folding and the search path without column qualification (statements without a query)."""
     statement = normalize_identifiers(statement, dialect=dialect)
-    resolve_tables(tables, view, {cte.alias for cte in ctes})
+    resolve_tables(tables, view, {cte.alias for cte in ctes}, search_path)
     return statement
 
 

@@ -6,10 +6,13 @@ unquoted names fold to upper case. Catalog names are written lower case and mean
 spelling, so ``customers``, ``CUSTOMERS`` and ``"customers"`` all resolve in PostgreSQL while
 ``"Customers"`` does not — exactly as the database would resolve them.
 
-Search path: an unqualified table name resolves to the catalog schema that holds a table of that
-name when exactly one does (all catalog schemas are on the search path). The analyzer then writes
-the schema into the tree, so the SQL that runs reads exactly the table the policy judged, whatever
-the session's real ``search_path`` is. A name held by two schemas stays unresolved (unknown table).
+Search path: without a session search path, an unqualified table name resolves to the catalog schema
+that holds a table of that name when exactly one does (all catalog schemas are on the search path).
+With one (a proxy session's ``SET search_path``), it resolves as PostgreSQL would, walking the path in
+order — but only through schemas the catalog describes: a schema the catalog does not know may hold a
+table of that name upstream, so the walk stops there and the name stays unresolved (unknown table, denied).
+Either way the analyzer writes the schema into the tree, so the SQL that runs reads exactly the table
+the policy judged. A name held by two schemas (no path) stays unresolved too.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class DialectCatalog:
         self.dialect = dialect
         self.tables: dict[tuple[str, str], CatalogTable] = {}
         self.by_name: dict[str, list[str]] = {}  # folded table name -> folded schemas holding it
+        self.schemas: set[str] = set()  # folded schema names
         mapping: dict[str, object] = {}
         for qname, domain, table in catalog.iter_tables():
             db, name = qname.split(".", 1)
@@ -47,6 +51,7 @@ class DialectCatalog:
             cols = {self.fold(c.name.lower()): c.name.lower() for c in table.columns}
             self.tables[(fdb, fname)] = CatalogTable(qname, domain, table, cols)
             self.by_name.setdefault(fname, []).append(fdb)
+            self.schemas.add(fdb)
             tables = mapping.setdefault(db, {})
             assert isinstance(tables, dict)
             tables[name] = {c.name.lower(): _type_or_unknown(c.type, dialect) for c in table.columns}
@@ -60,10 +65,21 @@ class DialectCatalog:
         """The catalog table a (normalized, schema-qualified) table reference names, if any."""
         return self.tables.get((table.db, table.name))
 
-    def search_path(self, name: str) -> str | None:
-        """The one folded schema holding a table of this folded name, or None (absent or ambiguous)."""
-        schemas = self.by_name.get(name)
-        return schemas[0] if schemas and len(schemas) == 1 else None
+    def resolve(self, name: str, search_path: tuple[str, ...] | None = None) -> str | None:
+        """The schema an unqualified (folded) table name resolves to, or None (left unresolved: unknown).
+
+        ``search_path`` holds exact schema names, as the database compares them. ``pg_catalog`` is skipped:
+        it holds no catalog tables and the proxy refuses paths that would search it after another schema.
+        """
+        if search_path is None:
+            schemas = self.by_name.get(name)
+            return schemas[0] if schemas and len(schemas) == 1 else None
+        for schema in search_path:
+            if (schema, name) in self.tables:
+                return schema
+            if schema != "pg_catalog" and schema not in self.schemas:
+                return None  # the catalog cannot vouch that this schema has no such table upstream
+        return None
 
 
 def _type_or_unknown(type_sql: str, dialect: Dialect) -> str:

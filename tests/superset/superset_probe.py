@@ -101,13 +101,32 @@ def main(uri: str, state: Path) -> dict[str, Any]:
         except Exception as exc:  # report what Superset surfaced, whatever its wrapper type
             out["denied"] = describe(exc)
         # With a schema selected (SQL Lab's dropdown, a physical dataset's schema) Superset's engine spec
-        # first runs `set search_path = "<schema>"`; the proxy refuses session settings that change name
-        # resolution. Record what Superset sees so the test pins that behaviour.
+        # first runs `set search_path = "<schema>"`; the proxy's analyzer then resolves unqualified names in
+        # that schema (and the query runs schema-qualified). SQL Lab with the schema selected:
         try:
-            database.get_df("SELECT count(*) FROM sales.orders", schema="sales")
-            out["schema_prequery"] = None
-        except Exception as exc:  # likewise
-            out["schema_prequery"] = describe(exc)
+            df = database.get_df("SELECT status, COUNT(*) AS count FROM orders GROUP BY status", schema="sales")
+            out["schema_sqllab"] = {"columns": list(df.columns), "rows": [[r[0], r[1]] for r in df.itertuples(
+                index=False)]}
+        except Exception as exc:  # report what Superset surfaced
+            out["schema_sqllab"] = describe(exc)
+        # A physical dataset (always has a schema) and a chart over it through Superset's own query builder.
+        from superset.connectors.sqla.models import SqlaTable
+
+        dataset = SqlaTable(table_name="orders", schema="sales", database=database)
+        db.session.add(dataset)
+        db.session.commit()
+        dataset.fetch_metadata()
+        result = dataset.query({"groupby": ["status"], "columns": ["status"], "metrics": ["count"],
+                                "row_limit": 1000, "is_timeseries": False, "filter": [], "extras": {},
+                                "granularity": None, "from_dttm": None, "to_dttm": None})
+        out["physical"] = {"sql": result.query, "status": str(result.status), "error": result.error_message,
+                           "columns": list(result.df.columns),
+                           "rows": [[r[0], r[1]] for r in result.df.itertuples(index=False)]}
+        try:  # a physical dataset over a column the policy refuses: still denied
+            database.get_df("SELECT customer_id, ssn FROM customers", schema="sales")
+            out["schema_denied"] = None
+        except Exception as exc:
+            out["schema_denied"] = describe(exc)
         out["after_denial"] = [list(r) for r in database.get_df("SELECT 40 + 2 AS answer").itertuples(index=False)]
         with database.get_sqla_engine() as engine, engine.connect() as con:
             out["engine_after_denial"] = con.exec_driver_sql("SELECT 7").scalar()

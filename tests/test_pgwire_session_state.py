@@ -274,6 +274,12 @@ def test_a_search_path_through_schemas_outside_the_catalog_lets_nothing_unjudged
             con.execute("SET search_path = shadow, pg_catalog")
         assert "search_path_not_allowed" in _deny_codes(err.value)
         assert con.execute("SHOW search_path").fetchone() == ("sales, shadow",)
+        con.execute('SET search_path = "$user", sales')  # $user: the proxy's upstream login's schema, unknown
+        with pytest.raises(psycopg.errors.InsufficientPrivilege) as err:
+            con.execute("SELECT order_id FROM orders LIMIT 1")
+        assert "unknown_table" in _deny_codes(err.value)
+        con.execute("SET search_path = pg_catalog, sales")  # PostgreSQL's own order: pg_catalog holds no tables
+        assert con.execute("SELECT order_id FROM orders ORDER BY order_id LIMIT 1").fetchone()
 
 
 def test_search_path_follows_the_upstream_through_rollback_and_set_local(shadow):

@@ -4,7 +4,6 @@ and a rewrite failure is a deny with the rewriter's stable code (fail closed).""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +14,6 @@ from privgate.engine.decision import Principal, Request
 from privgate.engine.errors import RewriteError
 from privgate.engine.pipeline import CachedAnalysis, Engine
 from privgate.engine.ports import FunctionEvaluator
-from privgate.engine.rewrite import Rewriter
 from privgate.engine.rewrite.keyed_hash import derive_pads
 from privgate.engine.rules import Rules
 
@@ -60,29 +58,3 @@ def test_missing_mask_key_still_decides_but_cannot_execute() -> None:
     assert err.value.code == "rewrite_mask_key_missing"
     keyed = _engine("mask sales.customers.email hash").decide(_request())
     assert set(keyed.bind_params()) == {"privgate_hash_ipad", "privgate_hash_opad"}
-
-
-@pytest.mark.parametrize(("label", "sql", "obligations"), [
-    ("plain select, 1 governed table", SQL,
-     "mask sales.customers.email hash; filter sales.customers consent_analytics; limit 100"),
-    ("join + EXISTS, 2 refs", "SELECT c.email, o.amount FROM sales.customers AS c JOIN sales.orders AS o "
-     "ON o.customer_id = c.customer_id WHERE EXISTS (SELECT 1 FROM sales.customers AS c2 "
-     "WHERE c2.customer_id = c.customer_id)",
-     "mask sales.customers.email hash; mask sales.orders.card_number redact; "
-     "filter sales.customers consent_analytics; limit 100"),
-    ("limit only", "SELECT order_id, amount FROM sales.orders ORDER BY amount DESC", "limit 100"),
-])
-def test_apply_latency_budget(label: str, sql: str, obligations: str) -> None:
-    """apply() is on the decision hot path (full decision p50 target 2 ms): keep it well under 1 ms."""
-    rewriter = Rewriter(catalog(), mask_key=MASK_KEY)
-    a, obs = analysis(sql, "postgres", qualified=True), parse_obligations(obligations)
-    rewriter.apply(a, obs, "postgres")  # warm the masked-SQL memo
-    samples = []
-    for _ in range(200):
-        t0 = time.perf_counter()
-        rewriter.apply(a, obs, "postgres")
-        samples.append(time.perf_counter() - t0)
-    samples.sort()
-    p50_us = samples[len(samples) // 2] * 1e6
-    print(f"apply p50 {label}: {p50_us:.0f} us, p99 {samples[int(len(samples) * 0.99)] * 1e6:.0f} us")
-    assert p50_us < 1500, f"{label}: apply p50 {p50_us:.0f} us"

@@ -46,14 +46,15 @@ PEERS = {
 # max_privacy_unit_groups) and LINF rows per person per group (privgate linf, qrlew max_multiplicity,
 # snsql max_ids — snsql can only bound rows per person overall).
 L0, LINF = 8, 100
+SELECTION_WEIGHT = 1.0  # privgate's default; --selection-weight explores the threshold/accuracy trade-off
 BOUNDS = {"age": [18, 90], "amount": [0, 500], "quantity": [1, 10], "price": [0, 500]}
 RANGES = [["users", "age", 18, 90], ["orders", "amount", 0, 500], ["orders", "quantity", 1, 10],
           ["products", "price", 0, 500]]
 
 
-def set_bounds(l0: int, linf: int) -> None:
-    global L0, LINF
-    L0, LINF = l0, linf
+def set_bounds(l0: int, linf: int, selection_weight: float = 1.0) -> None:
+    global L0, LINF, SELECTION_WEIGHT
+    L0, LINF, SELECTION_WEIGHT = l0, linf, selection_weight
 
 
 def public_keys() -> list[list[Any]]:
@@ -136,7 +137,7 @@ def run_privgate(db: Path, reps: int) -> list[dict[str, Any]]:
 
     from privgate.engine.dp import BoundsPolicy
 
-    system = Privgate(db, EPSILON, DELTA, BoundsPolicy(l0=L0, linf=LINF))
+    system = Privgate(db, EPSILON, DELTA, BoundsPolicy(l0=L0, linf=LINF, selection_weight=SELECTION_WEIGHT))
     out: list[dict[str, Any]] = []
     try:
         for q in WORKLOAD:
@@ -282,8 +283,8 @@ def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str]) ->
                      f"{fmt(m['mean_within_10pct_answered'], True)} | {fmt(m['key_recall_unknown'], True)} / "
                      f"{fmt(m['key_recall_unknown_releasable'], True)} / "
                      f"{fmt(m['key_recall_unknown_well_supported'], True)} |")
-    lines += ["", f"Unknown-key GROUP BYs: share of true keys with >= {SUPPORT_FLOOR:.0f} distinct persons (the most "
-              "any (1, 1e-6)-DP partition selection can release reliably) / true keys:"]
+    lines += ["", f"Unknown-key GROUP BYs: share of true keys with > {SUPPORT_FLOOR:.1f} distinct persons (releasable: "
+              "the most any (1, 1e-6)-DP partition selection can release reliably) / true keys:"]
     for q in WORKLOAD:
         if q.unknown_keys:
             m = results["privgate"][q.qid]
@@ -303,11 +304,13 @@ def main() -> None:
     ap.add_argument("--peers", default="smartnoise,pyqrlew")
     ap.add_argument("--l0", type=int, default=L0, help="max groups per person (all systems)")
     ap.add_argument("--linf", type=int, default=LINF, help="max rows per person and group (all systems)")
+    ap.add_argument("--selection-weight", type=float, default=SELECTION_WEIGHT,
+                    help="privgate's share of ε for partition selection (weight vs 1 per released quantity)")
     ap.add_argument("--out", help="results/<out>.json and .md (default: latest for stress, else <data>)")
     args = ap.parse_args()
     args.db = args.db or HERE / ".data" / ("bench.duckdb" if args.data == "stress" else f"bench-{args.data}.duckdb")
     args.out = args.out or ("latest" if args.data == "stress" else args.data)
-    set_bounds(args.l0, args.linf)
+    set_bounds(args.l0, args.linf, args.selection_weight)
     t0 = time.perf_counter()
     if not args.db.exists():
         args.db.parent.mkdir(parents=True, exist_ok=True)

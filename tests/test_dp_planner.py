@@ -30,21 +30,24 @@ def test_public_keys_need_no_delta_and_split_epsilon_evenly(demo_catalog):
 
 
 def test_unknown_keys_use_partition_selection_on_units_only(demo_catalog):
-    p = plan("SELECT campaign, COUNT(*) FROM marketing.campaign_events GROUP BY campaign", demo_catalog)
+    p = plan("SELECT campaign, COUNT(*) FROM marketing.campaign_events GROUP BY campaign", demo_catalog,
+             policy=BoundsPolicy(noise="laplace"))
     sel = p.charge.mechanisms[0]
     assert sel.name == "laplace_threshold"
     # bounded by groups per person only: d_in = (l0, l0, 1) whatever linf is
     assert sel.sensitivity == "l0=4, l1=4, linf=1"
     assert 0 < p.charge.delta <= Decimal("1e-6")
     wide = plan("SELECT campaign, COUNT(*) FROM marketing.campaign_events GROUP BY campaign", demo_catalog,
-                policy=BoundsPolicy(linf=1000))
+                policy=BoundsPolicy(linf=1000, noise="laplace"))
     assert wide.charge.mechanisms[0].threshold == sel.threshold
 
 
 def test_charge_is_read_from_the_opendp_privacy_maps(demo_catalog):
+    laplace = BoundsPolicy(noise="laplace")
     p = plan("SELECT campaign, COUNT(*), COUNT(DISTINCT customer_id) FROM marketing.campaign_events "
-             "GROUP BY campaign", demo_catalog)
-    q = plan("SELECT status, MEDIAN(amount), AVG(quantity) FROM sales.orders GROUP BY status", demo_catalog)
+             "GROUP BY campaign", demo_catalog, policy=laplace)
+    q = plan("SELECT status, MEDIAN(amount), AVG(quantity) FROM sales.orders GROUP BY status", demo_catalog,
+             policy=laplace)
     for pl in (p, q):
         for spec, rec in zip(pl.mechanisms, pl.charge.mechanisms, strict=True):
             if rec.name == "laplace_threshold":
@@ -105,6 +108,52 @@ def test_salt_changes_the_row_choice_and_nothing_else(demo_catalog):
     assert a.sql == b.sql and a.charge == b.charge
     assert a.sql != c.sql and a.sql.replace("'aaa'", "'bbb'") == c.sql
     assert a.normalized_sql == c.normalized_sql
+
+
+def test_auto_noise_picks_the_family_with_the_lower_selection_threshold(demo_catalog):
+    sql = "SELECT campaign, COUNT(*) FROM marketing.campaign_events GROUP BY campaign"
+    for l0, family in ((1, "laplace"), (8, "gaussian")):
+        auto = plan(sql, demo_catalog, policy=BoundsPolicy(l0=l0))
+        lap = plan(sql, demo_catalog, policy=BoundsPolicy(l0=l0, noise="laplace"))
+        gau = plan(sql, demo_catalog, policy=BoundsPolicy(l0=l0, noise="gaussian"))
+        thresholds = {"laplace": lap.charge.mechanisms[0].threshold, "gaussian": gau.charge.mechanisms[0].threshold}
+        assert auto.noise == family and auto.charge == (lap if family == "laplace" else gau).charge
+        assert thresholds[family] < thresholds["gaussian" if family == "laplace" else "laplace"]
+        assert f"noise family {family} (auto: selection threshold" in auto.notes[-1]
+    # sqrt(l0) instead of l0: at l0 = 8 Gaussian thresholding needs well under half Laplace's persons per key
+    assert thresholds["gaussian"] * 2 < thresholds["laplace"]
+
+
+def test_auto_noise_without_delta_is_pure_dp(demo_catalog):
+    p = plan("SELECT status, COUNT(*) FROM sales.orders GROUP BY status", demo_catalog, delta="0",
+             policy=BoundsPolicy(l0=8))
+    assert p.noise == "laplace" and p.charge.delta == 0 and "delta = 0" in p.notes[-1]
+
+
+def test_auto_noise_without_selection_picks_narrower_intervals(demo_catalog):
+    sql = "SELECT status, COUNT(*), SUM(amount) FROM sales.orders GROUP BY status"
+    one = plan("SELECT COUNT(*), SUM(amount) FROM sales.orders", demo_catalog)  # l0 = 1: L1 = L2, Laplace wins
+    wide = plan(sql, demo_catalog, policy=BoundsPolicy(l0=8))  # sqrt(8) vs 8 outweighs the zCDP conversion
+    assert one.noise == "laplace" and wide.noise == "gaussian"
+    def ratio(p):
+        return float(p.notes[-1].split("half-width ratio ")[1].split(")")[0])
+
+    assert ratio(one) > 1 > ratio(wide)
+
+
+def test_one_row_count_is_released_as_the_selections_own_count(demo_catalog):
+    p = plan("SELECT city, COUNT(*) AS n FROM sales.customers GROUP BY city", demo_catalog)
+    assert [m.name for m in p.charge.mechanisms] == ["laplace_threshold"]
+    assert p.charge.mechanisms[0].epsilon > Decimal("0.99")  # the whole ε on selection, no 1:1 split
+    assert [m.kind for m in p.measures] == ["units"] and p.measures[0].mechanism == p.selection
+    assert any("released as that count" in n for n in p.notes)
+    split = plan("SELECT city, COUNT(*) AS n FROM sales.customers GROUP BY city", demo_catalog,
+                 policy=BoundsPolicy(noise="laplace", selection_weight=1.0))
+    assert split.charge == p.charge  # the weight has nothing left to split against
+    orders = plan("SELECT EXTRACT(YEAR FROM order_date), COUNT(*) FROM sales.orders "
+                  "GROUP BY EXTRACT(YEAR FROM order_date)", demo_catalog,
+                  policy=BoundsPolicy(noise="laplace"))
+    assert [m.kind for m in orders.measures] == ["rows"] and len(orders.charge.mechanisms) == 2  # rows != persons
 
 
 def test_gaussian_noise_composes_in_zcdp_within_the_obligation(demo_catalog):

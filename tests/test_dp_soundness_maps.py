@@ -114,7 +114,7 @@ budgets = st.tuples(st.decimals(min_value=Decimal("0.05"), max_value=Decimal("4"
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from(sorted(PATHS)), l0=st.integers(1, 8), linf=st.integers(1, 60),
        lower=st.integers(-300, 0), upper=st.integers(1, 5000), budget=budgets,
-       noise=st.sampled_from(["laplace", "gaussian"]), per_row=st.booleans(),
+       noise=st.sampled_from(["laplace", "gaussian", "auto"]), per_row=st.booleans(),
        selection_weight=st.sampled_from([0.5, 1.0, 2.0]))
 def test_every_mechanism_charges_what_opendp_maps_say(demo_catalog, path, l0, linf, lower, upper, budget, noise,
                                                       per_row, selection_weight):
@@ -123,11 +123,12 @@ def test_every_mechanism_charges_what_opendp_maps_say(demo_catalog, path, l0, li
     catalog = with_amount_bounds(demo_catalog, Decimal(lower), Decimal(upper))
     policy = BoundsPolicy(l0=l0, linf=linf, noise=noise, sum_mode="per_row" if per_row else "per_unit",
                           selection_weight=selection_weight, quantile_candidates=16)
-    if noise == "gaussian" and path in ("median", "quantile_public"):
+    if noise != "laplace" and path in ("median", "quantile_public"):
         policy = policy.with_overrides(noise="laplace")  # quantiles are planned under pure DP below
         noise = "laplace"
     plan = plan_query(qualified(spec.sql, catalog), catalog, eps, delta, dialect="duckdb", policy=policy, salt="p")
-    gaussian = noise == "gaussian"
+    assert plan.noise == noise or noise == "auto"
+    gaussian = plan.noise == "gaussian"
     l0_eff = 1 if spec.l0_is_one else l0
     linf_eff = 1 if spec.one_row else linf
     assert (plan.l0, plan.linf) == (l0_eff, linf_eff)
@@ -135,8 +136,22 @@ def test_every_mechanism_charges_what_opendp_maps_say(demo_catalog, path, l0, li
 
     rho_total = 0.0
     eps_gauss = Decimal(0)
+    delta_threshold = 0.0
     for i, mech in enumerate(plan.mechanisms):
         rec = mech.record
+        if rec.name == "gaussian_threshold":
+            assert spec.selection and plan.selection == i and gaussian
+            assert mech.d_in == (l0_eff, l0_eff, 1)  # OpenDP's map takes L2 = min(l1, sqrt(l0) * linf)
+            meas = dp.m.make_gaussian_threshold(dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=dp.i64)),
+                                                dp.l02inf_distance(dp.absolute_distance(T=dp.i64)),
+                                                scale=rec.scale, threshold=rec.threshold)
+            rho, d = meas.map((l0_eff, l0_eff, 1))
+            assert rho == pytest.approx(l0_eff / (2 * rec.scale**2), rel=1e-9)  # sqrt(l0), not l0, in L2
+            assert rec.rho == dec(rho) and rec.delta >= dec(d)
+            rho_total += rho
+            eps_gauss += rec.epsilon
+            delta_threshold += d
+            continue
         if rec.name == "laplace_threshold":
             assert spec.selection and plan.selection == i
             assert mech.d_in == (l0_eff, l0_eff, 1)  # each person is in at most l0 keys, once each
@@ -178,11 +193,12 @@ def test_every_mechanism_charges_what_opendp_maps_say(demo_catalog, path, l0, li
         assert plan.charge.delta == 0
     if gaussian and rho_total:
         # the Gaussian mechanisms together: rho converts (OpenDP's own conversion) to within their share
-        d_gauss = sum((r.delta for r in plan.charge.mechanisms if r.rho is not None), Decimal(0))
+        # (Gaussian thresholding's own delta is added on top of the conversion's: approximate zCDP)
+        d_gauss = float(sum((r.delta for r in plan.charge.mechanisms if r.rho is not None), Decimal(0)))
         conv = dp.c.make_zCDP_to_approxDP(dp.m.make_gaussian(
             dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l2_distance(T=float),
             scale=1 / math.sqrt(2 * rho_total)))
-        assert conv.map(1.0).epsilon(float(d_gauss)) <= float(eps_gauss) * (1 + 1e-9)
+        assert conv.map(1.0).epsilon(d_gauss - delta_threshold) <= float(eps_gauss) * (1 + 1e-9)
     else:
         # pure DP: the split does not waste budget either (calibration is tight to the share)
         assert plan.charge.epsilon >= eps * Decimal("0.999")
@@ -221,11 +237,12 @@ def released_columns(plan, rows):
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from(sorted(PATHS)), l0=st.integers(1, 3), linf=st.integers(1, 4), orders=order_rows,
-       noise=st.sampled_from(["laplace", "gaussian"]), per_row=st.booleans(), salt=st.text("abc", max_size=3))
+       noise=st.sampled_from(["laplace", "gaussian", "auto"]), per_row=st.booleans(),
+       salt=st.text("abc", max_size=3))
 def test_bounded_sql_moves_each_column_by_at_most_its_sensitivity(demo_catalog, path, l0, linf, orders, noise,
                                                                     per_row, salt):
     spec = PATHS[path]
-    if noise == "gaussian" and path in ("median", "quantile_public"):
+    if noise != "laplace" and path in ("median", "quantile_public"):
         noise = "laplace"
     policy = BoundsPolicy(l0=l0, linf=linf, noise=noise, sum_mode="per_row" if per_row else "per_unit",
                           quantile_candidates=8)
@@ -257,9 +274,9 @@ def test_bounded_sql_moves_each_column_by_at_most_its_sensitivity(demo_catalog, 
                     name = "units" if m.kind == "units" else m.column
                 a, b = full[name], less[name]
                 diffs = [abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in a.keys() | b.keys()]
-                if mech.record.name == "laplace_threshold":
+                if mech.record.name in ("laplace_threshold", "gaussian_threshold"):
                     assert max(diffs, default=0) <= 1 and sum(d > 0 for d in diffs) <= plan.l0
-                elif noise == "gaussian":
+                elif plan.noise == "gaussian":
                     assert math.sqrt(sum(d * d for d in diffs)) <= float(mech.d_in) * (1 + 1e-9)
                 else:
                     assert sum(diffs) <= float(mech.d_in) * (1 + 1e-9)
@@ -267,5 +284,33 @@ def test_bounded_sql_moves_each_column_by_at_most_its_sensitivity(demo_catalog, 
                 a, b = full["units"], less["units"]
                 diffs = [abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in a.keys() | b.keys()]
                 assert max(diffs, default=0) <= 1 and sum(d > 0 for d in diffs) <= plan.l0
+    finally:
+        con.close()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(orders=order_rows, budget=budgets, count=st.sampled_from(["COUNT(*)", "COUNT(customer_id)"]))
+def test_one_row_count_is_released_as_the_selections_own_noisy_count(demo_catalog, orders, budget, count):
+    """Over a one-row-per-person table (l0 = linf = 1), COUNT(*) per key is the distinct-person count
+    partition selection already noises: one OpenDP measurement, its map at (1, 1, 1) is the whole charge,
+    and the value it releases is the true COUNT(*) per key."""
+    eps, delta = budget
+    plan = plan_query(qualified(f"SELECT city, {count} FROM sales.customers GROUP BY city", demo_catalog),
+                      demo_catalog, eps, delta, dialect="duckdb", policy=BoundsPolicy(noise="laplace"), salt="o")
+    assert len(plan.mechanisms) == 1 and plan.selection == 0 and [m.mechanism for m in plan.measures] == [0]
+    rec = plan.mechanisms[0].record
+    meas = dp.m.make_laplace_threshold(dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=dp.i64)),
+                                       dp.l01inf_distance(dp.absolute_distance(T=dp.i64)), scale=rec.scale,
+                                       threshold=rec.threshold)
+    e, d = meas.map((1, 1, 1))
+    assert plan.charge.epsilon == dec(e) and plan.charge.delta == dec(d)
+    assert plan.charge.epsilon >= eps * Decimal("0.999")  # the whole ε on selection: no split
+    con = duckdb.connect()
+    try:
+        load(con, orders, None)
+        released = released_columns(plan, con.execute(plan.sql).fetchall())["units"]
+        truth = {(c,): float(n) for c, n in con.execute("SELECT city, COUNT(*) FROM sales.customers GROUP BY city")
+                 .fetchall()}
+        assert released == truth
     finally:
         con.close()

@@ -167,9 +167,10 @@ def test_the_check_catches_a_halved_noise_scale(demo_catalog, case):
     assert lcb > eps, f"a scale/2 mechanism (loss 2 epsilon) went unnoticed: estimated {est:.3f}, bound {lcb:.3f}"
 
 
-def selection_plan(catalog, **update):
+def selection_plan(catalog, noise="laplace", **update):
     plan = plan_for("SELECT EXTRACT(YEAR FROM order_date) AS y, COUNT(DISTINCT customer_id) FROM sales.orders "
-                    "GROUP BY EXTRACT(YEAR FROM order_date)", catalog, 1.0, "1e-6", l0=2, linf=3)
+                    "GROUP BY EXTRACT(YEAR FROM order_date)", catalog, 1.0, "1e-6", l0=2, linf=3, noise=noise)
+    assert plan.mechanisms[plan.selection].record.name == f"{noise}_threshold"
     if update:
         sel = plan.mechanisms[plan.selection]
         plan = replace(plan, mechanisms=tuple(replace(m, record=m.record.model_copy(update=update)) if m is sel else m
@@ -185,8 +186,9 @@ def released_share(plan, rows, year: int) -> tuple[float, float]:
     return years.count(year) / N, years.count(2024) / N
 
 
-def test_a_key_only_one_person_has_is_released_at_most_with_probability_delta(demo_catalog):
-    plan = selection_plan(demo_catalog)
+@pytest.mark.parametrize("noise", ["laplace", "gaussian"])
+def test_a_key_only_one_person_has_is_released_at_most_with_probability_delta(demo_catalog, noise):
+    plan = selection_plan(demo_catalog, noise)
     d_rows, dp_rows = bounded_outputs(plan)
     assert any(int(r[0]) == 2031 for r in d_rows) and not any(int(r[0]) == 2031 for r in dp_rows)
     share, common = released_share(plan, d_rows, 2031)
@@ -195,11 +197,51 @@ def test_a_key_only_one_person_has_is_released_at_most_with_probability_delta(de
     assert common >= 0.99  # the key with ~50 persons is released (almost) every time
 
 
-def test_the_delta_check_catches_a_broken_threshold(demo_catalog):
-    plan = selection_plan(demo_catalog, threshold=2)
+@pytest.mark.parametrize("noise", ["laplace", "gaussian"])
+def test_the_delta_check_catches_a_broken_threshold(demo_catalog, noise):
+    plan = selection_plan(demo_catalog, noise, threshold=2)
     d_rows, _ = bounded_outputs(plan)
     share, _ = released_share(plan, d_rows, 2031)
     assert share * N > 1, "a threshold of 2 releases X's own key far more often than delta allows"
+
+
+def gaussian_loss_mean(plan: DpPlan, d_rows, dp_rows, n: int = N // 4) -> tuple[float, float]:
+    """(mean, standard error) of the Gaussian privacy loss L(x) = (|x - b|^2 - |x - a|^2) / (2 sigma^2) under D.
+
+    For a Gaussian mechanism on a pair at L2 distance Delta, L is N(rho, 2 rho) with rho = Delta^2 / (2 sigma^2):
+    its mean is exactly the zCDP cost, so the sampled mean must not exceed the rho the plan charged."""
+    sigma = plan.mechanisms[0].record.scale
+    a, b = exact(plan, d_rows), exact(plan, dp_rows)
+    losses = [sum((xi - bi) ** 2 - (xi - ai) ** 2 for xi, ai, bi in zip(x, a, b, strict=True)) / (2 * sigma**2)
+              for x in samples(plan, d_rows, n)]
+    return statistics.fmean(losses), statistics.stdev(losses) / math.sqrt(n)
+
+
+def gaussian_counts_plan(catalog):
+    plan = plan_for("SELECT status, COUNT(*) FROM sales.orders GROUP BY status", catalog, 4.0, "1e-6",
+                    l0=2, linf=3, noise="gaussian")
+    assert [m.record.name for m in plan.mechanisms] == ["gaussian"]
+    return plan
+
+
+def test_gaussian_counts_lose_at_most_the_charged_rho_on_a_worst_case_pair(demo_catalog):
+    plan = gaussian_counts_plan(demo_catalog)
+    d_rows, dp_rows = bounded_outputs(plan)
+    a, b = exact(plan, d_rows), exact(plan, dp_rows)
+    # worst case: X moves l0 = 2 cells by linf = 3 each, L2 = 3 sqrt(2) = sqrt(l0) * linf, what was charged
+    assert math.dist(a, b) == pytest.approx(float(plan.mechanisms[0].d_in))
+    rho = float(plan.mechanisms[0].record.rho or 0)
+    mean, se = gaussian_loss_mean(plan, d_rows, dp_rows)
+    assert mean - Z * se <= rho, f"privacy loss mean {mean:.4f} above the charged rho {rho:.4f}"
+    assert mean + Z * se >= 0.9 * rho, "a worst-case pair should reach the charged rho"
+
+
+def test_the_gaussian_check_catches_a_halved_noise_scale(demo_catalog):
+    plan = halved(gaussian_counts_plan(demo_catalog))
+    d_rows, dp_rows = bounded_outputs(plan)
+    rho = float(plan.mechanisms[0].record.rho or 0)  # the charge of the unbroken plan; true loss is 4 rho
+    mean, se = gaussian_loss_mean(plan, d_rows, dp_rows)
+    assert mean - Z * se > rho
 
 
 def test_release_maps_keys_to_the_public_domain_in_linear_time(demo_catalog):

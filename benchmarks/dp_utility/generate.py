@@ -6,10 +6,15 @@ chosen to stress what DP SQL engines get wrong:
 - orders per user are log-normal (median ~5, mean ~10, a tail of users with hundreds of orders):
   contribution bounding matters;
 - public keys (country, plan, status, category) have declared domains in the catalog;
-- private keys (city: Zipf over 3,000 names; coupon: Zipf over 1,500 codes; brand; order year) do
-  not, so a DP engine must select partitions, and the long tail is where keys are lost.
+- private keys (city: Zipf over ``cities`` names; coupon: Zipf over ``coupons`` codes; brand; order
+  year) do not, so a DP engine must select partitions, and the long tail is where keys are lost.
 
-Usage: ``python benchmarks/dp_utility/generate.py PATH [--users N] [--seed S]``.
+Two named key settings (``SETTINGS``): ``stress`` (3,000 cities, 1,500 coupons: most keys have fewer
+persons than any (1, 1e-6)-DP partition selection can release) and ``realistic`` (300 cities, 100
+coupons, see RESULTS.md for why).
+
+Usage: ``python benchmarks/dp_utility/generate.py PATH [--data stress|realistic] [--cities N] [--coupons N]
+[--users N] [--seed S]``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ PLANS = (("free", 70), ("plus", 24), ("pro", 6))
 STATUSES = (("delivered", 62), ("shipped", 14), ("placed", 10), ("returned", 9), ("cancelled", 5))
 CATEGORIES = ("books", "games", "garden", "kitchen", "toys", "music", "sports", "beauty")
 EPOCH = dt.date(2024, 1, 1)
+# Sizes of the private key distributions (Zipf exponents unchanged): name -> (cities, coupons).
+SETTINGS = {"stress": (3000, 1500), "realistic": (300, 100)}
 
 TABLES = {
     "goods.products": "product_id BIGINT, category TEXT, brand TEXT, price DOUBLE",
@@ -58,7 +65,7 @@ def weighted(pairs: tuple[tuple[str, int], ...]) -> Picker:
     return Picker([p[0] for p in pairs], [float(p[1]) for p in pairs])
 
 
-def generate(folder: Path, users: int, seed: int) -> dict[str, int]:
+def generate(folder: Path, users: int, seed: int, cities: int = 3000, coupons: int = 1500) -> dict[str, int]:
     """Write one CSV per table into ``folder``; returns row counts."""
     rng = random.Random(seed)
     counts: dict[str, int] = {}
@@ -73,8 +80,8 @@ def generate(folder: Path, users: int, seed: int) -> dict[str, int]:
     counts["goods.products"] = len(products)
 
     country, plan, status = weighted(COUNTRIES), weighted(PLANS), weighted(STATUSES)
-    city = zipf([f"city_{i:04d}" for i in range(3000)], 1.05)
-    coupon = zipf([f"C{i:04d}" for i in range(1500)], 1.1)
+    city = zipf([f"city_{i:04d}" for i in range(cities)], 1.05)
+    coupon = zipf([f"C{i:04d}" for i in range(coupons)], 1.1)
     product = zipf([str(p[0]) for p in products], 0.9)
     prices = {p[0]: p[3] for p in products}
     order_id = 0
@@ -98,12 +105,13 @@ def generate(folder: Path, users: int, seed: int) -> dict[str, int]:
     return counts
 
 
-def write(path: Path | str, users: int = 100_000, seed: int = 20261127) -> dict[str, int]:
+def write(path: Path | str, users: int = 100_000, seed: int = 20261127, cities: int = 3000,
+          coupons: int = 1500) -> dict[str, int]:
     """(Re)create the benchmark tables in a DuckDB file."""
     import duckdb
 
     with tempfile.TemporaryDirectory() as tmp:
-        counts = generate(Path(tmp), users, seed)
+        counts = generate(Path(tmp), users, seed, cities, coupons)
         con = duckdb.connect(str(path))
         try:
             for name, ddl in TABLES.items():
@@ -122,9 +130,13 @@ def main() -> None:
     ap.add_argument("path")
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=20261127)
+    ap.add_argument("--data", choices=sorted(SETTINGS), default="stress", help="named key-size setting")
+    ap.add_argument("--cities", type=int, help="distinct cities (overrides --data)")
+    ap.add_argument("--coupons", type=int, help="distinct coupon codes (overrides --data)")
     args = ap.parse_args()
+    cities, coupons = SETTINGS[args.data]
     t0 = time.perf_counter()
-    counts = write(args.path, args.users, args.seed)
+    counts = write(args.path, args.users, args.seed, args.cities or cities, args.coupons or coupons)
     print(f"{counts} in {time.perf_counter() - t0:.1f}s -> {args.path}")
 
 

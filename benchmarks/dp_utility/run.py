@@ -1,6 +1,6 @@
 """DP utility benchmark: privgate vs smartnoise-sql 1.0.10 vs pyqrlew 0.9.27 on one DuckDB warehouse.
 
-    python benchmarks/dp_utility/run.py [--reps 5] [--peers smartnoise,pyqrlew] [--db PATH]
+    python benchmarks/dp_utility/run.py [--data stress|realistic] [--reps 5] [--peers smartnoise,pyqrlew] [--db PATH]
 
 First run: generates the warehouse (benchmarks/dp_utility/.data/bench.duckdb, ~5 s) and creates each
 peer's own virtualenv (benchmarks/.venv-smartnoise, benchmarks/.venv-pyqrlew; pip, ~1 min) — they
@@ -10,8 +10,11 @@ Peers run as subprocess workers (peers/*_worker.py) that read the same DuckDB fi
 Per query and system, pooled over the repetitions (fresh noise each time):
   median relative error of the released cells that match a true cell,
   share of true cells answered within 10% (missing keys count as misses),
-  key recall (true keys released / true keys), p50 latency (SQL text -> released rows).
-Writes results/latest.json and results/latest.md next to this file.
+  key recall (true keys released / true keys), key recall of *releasable* keys (true keys with more
+  than ln(1/(2 delta)) / epsilon distinct persons: fixed before any run from the DP lower bound, not
+  chosen after the fact), p50 latency (SQL text -> released rows).
+Writes results/<out>.json and results/<out>.md next to this file (out: latest for --data stress,
+realistic for --data realistic).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from generate import SETTINGS  # noqa: E402
 from generate import write as generate_db  # noqa: E402
 from workload import DELTA, EPSILON, WORKLOAD, Query  # noqa: E402
 
@@ -42,14 +46,15 @@ PEERS = {
 # max_privacy_unit_groups) and LINF rows per person per group (privgate linf, qrlew max_multiplicity,
 # snsql max_ids — snsql can only bound rows per person overall).
 L0, LINF = 8, 100
+SELECTION_WEIGHT = 1.0  # privgate's default; --selection-weight explores the threshold/accuracy trade-off
 BOUNDS = {"age": [18, 90], "amount": [0, 500], "quantity": [1, 10], "price": [0, 500]}
 RANGES = [["users", "age", 18, 90], ["orders", "amount", 0, 500], ["orders", "quantity", 1, 10],
           ["products", "price", 0, 500]]
 
 
-def set_bounds(l0: int, linf: int) -> None:
-    global L0, LINF
-    L0, LINF = l0, linf
+def set_bounds(l0: int, linf: int, selection_weight: float = 1.0) -> None:
+    global L0, LINF, SELECTION_WEIGHT
+    L0, LINF, SELECTION_WEIGHT = l0, linf, selection_weight
 
 
 def public_keys() -> list[list[Any]]:
@@ -132,7 +137,7 @@ def run_privgate(db: Path, reps: int) -> list[dict[str, Any]]:
 
     from privgate.engine.dp import BoundsPolicy
 
-    system = Privgate(db, EPSILON, DELTA, BoundsPolicy(l0=L0, linf=LINF))
+    system = Privgate(db, EPSILON, DELTA, BoundsPolicy(l0=L0, linf=LINF, selection_weight=SELECTION_WEIGHT))
     out: list[dict[str, Any]] = []
     try:
         for q in WORKLOAD:
@@ -183,6 +188,8 @@ def score(q: Query, true: dict[tuple[str, ...], list[float | None]], runs: list[
     recalls: list[float] = []
     strong_recalls: list[float] = []
     strong = {k for k, n in (support or {}).items() if n >= WELL_SUPPORTED and k in true}
+    releasable_recalls: list[float] = []
+    releasable = {k for k, n in (support or {}).items() if n > SUPPORT_FLOOR and k in true}
     for r in runs:
         if width is not None and any(len(row) != q.keys + width for row in r["rows"]):
             return {"answered": False, "error": f"result shape {r['columns']} does not match the query"}
@@ -190,6 +197,8 @@ def score(q: Query, true: dict[tuple[str, ...], list[float | None]], runs: list[
         recalls.append(len(true.keys() & got.keys()) / len(true) if true else 1.0)
         if strong:
             strong_recalls.append(len(strong & got.keys()) / len(strong))
+        if releasable:
+            releasable_recalls.append(len(releasable & got.keys()) / len(releasable))
         for key, values in true.items():
             for j, t in enumerate(values):
                 cells += 1
@@ -202,6 +211,8 @@ def score(q: Query, true: dict[tuple[str, ...], list[float | None]], runs: list[
     return {"answered": True, "median_rel_error": statistics.median(errs) if errs else None,
             "within_10pct": within / cells if cells else None, "key_recall": statistics.mean(recalls),
             "key_recall_well_supported": statistics.mean(strong_recalls) if strong_recalls else None,
+            "key_recall_releasable": statistics.mean(releasable_recalls) if releasable_recalls else None,
+            "releasable_keys": len(releasable),
             "recall_ceiling": (sum(n >= SUPPORT_FLOOR for k, n in support.items() if k in true) / len(true))
             if support and true else None,
             "p50_seconds": statistics.median(r["seconds"] for r in runs), "true_cells": cells // len(runs),
@@ -218,7 +229,8 @@ def fmt(v: Any, pct: bool = False) -> str:
 
 
 def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str]) -> tuple[str, dict[str, Any]]:
-    lines = ["| query | " + " | ".join(f"{s}: med rel err / within 10% / key recall / p50 ms" for s in systems) + " |",
+    lines = ["| query | " + " | ".join(f"{s}: med rel err / within 10% / key recall (releasable) / p50 ms"
+                                     for s in systems) + " |",
              "|---|" + "---|" * len(systems)]
     for q in WORKLOAD:
         cells = []
@@ -227,8 +239,9 @@ def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str]) ->
             if not m["answered"]:
                 cells.append("**fails**")
                 continue
+            rel = f" ({fmt(m['key_recall_releasable'], True)})" if m.get("key_recall_releasable") is not None else ""
             cells.append(f"{fmt(m['median_rel_error'])} / {fmt(m['within_10pct'], True)} / "
-                         f"{fmt(m['key_recall'], True)} / {1000 * m['p50_seconds']:.0f}")
+                         f"{fmt(m['key_recall'], True)}{rel} / {1000 * m['p50_seconds']:.0f}")
         mark = " (unknown keys)" if q.unknown_keys else ""
         lines.append(f"| {q.qid}{mark} | " + " | ".join(cells) + " |")
     summary: dict[str, Any] = {}
@@ -244,6 +257,8 @@ def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str]) ->
             else None,
             "key_recall_unknown": statistics.mean(res[k]["key_recall"] if res[k]["answered"] else 0.0
                                                   for k in unknown),
+            "key_recall_unknown_releasable": statistics.mean(
+                (res[k]["key_recall_releasable"] or 0.0) if res[k]["answered"] else 0.0 for k in unknown),
             "key_recall_unknown_well_supported": statistics.mean(
                 (res[k]["key_recall_well_supported"] or 0.0) if res[k]["answered"] else 0.0 for k in unknown),
             "failures": {k: m["error"][:160] for k, m in res.items() if not m["answered"]},
@@ -259,15 +274,17 @@ def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str]) ->
         summary["privgate"][f"within_10pct_on_{s}_answered"] = statistics.mean(
             results["privgate"][k]["within_10pct"] for k in common) if common else None
     lines += ["", "| system | answered | mean within 10% (failures = 0) | mean within 10% (answered) | "
-              f"key recall, unknown-key GROUP BYs: all keys / keys with >= {WELL_SUPPORTED} persons |",
+              f"key recall, unknown-key GROUP BYs: all keys / releasable keys (> {SUPPORT_FLOOR:.1f} persons) / "
+              f"keys with >= {WELL_SUPPORTED} persons |",
               "|---|---|---|---|---|"]
     for s in systems:
         m = summary[s]
         lines.append(f"| {s} | {m['answered']}/{m['of']} | {fmt(m['mean_within_10pct_all'], True)} | "
                      f"{fmt(m['mean_within_10pct_answered'], True)} | {fmt(m['key_recall_unknown'], True)} / "
+                     f"{fmt(m['key_recall_unknown_releasable'], True)} / "
                      f"{fmt(m['key_recall_unknown_well_supported'], True)} |")
-    lines += ["", f"Unknown-key GROUP BYs: share of true keys with >= {SUPPORT_FLOOR:.0f} distinct persons (the most "
-              "any (1, 1e-6)-DP partition selection can release reliably) / true keys:"]
+    lines += ["", f"Unknown-key GROUP BYs: share of true keys with > {SUPPORT_FLOOR:.1f} distinct persons (releasable: "
+              "the most any (1, 1e-6)-DP partition selection can release reliably) / true keys:"]
     for q in WORKLOAD:
         if q.unknown_keys:
             m = results["privgate"][q.qid]
@@ -278,20 +295,28 @@ def report(results: dict[str, dict[str, dict[str, Any]]], systems: list[str]) ->
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--db", type=Path, default=HERE / ".data" / "bench.duckdb")
+    ap.add_argument("--data", choices=sorted(SETTINGS), default="stress",
+                    help="key-size setting of the generated warehouse (generate.SETTINGS)")
+    ap.add_argument("--db", type=Path, help="default: .data/bench.duckdb (stress), .data/bench-<data>.duckdb")
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=20261127)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--peers", default="smartnoise,pyqrlew")
     ap.add_argument("--l0", type=int, default=L0, help="max groups per person (all systems)")
     ap.add_argument("--linf", type=int, default=LINF, help="max rows per person and group (all systems)")
-    ap.add_argument("--out", default="latest", help="results/<out>.json and .md")
+    ap.add_argument("--selection-weight", type=float, default=SELECTION_WEIGHT,
+                    help="privgate's share of ε for partition selection (weight vs 1 per released quantity)")
+    ap.add_argument("--out", help="results/<out>.json and .md (default: latest for stress, else <data>)")
     args = ap.parse_args()
-    set_bounds(args.l0, args.linf)
+    args.db = args.db or HERE / ".data" / ("bench.duckdb" if args.data == "stress" else f"bench-{args.data}.duckdb")
+    args.out = args.out or ("latest" if args.data == "stress" else args.data)
+    set_bounds(args.l0, args.linf, args.selection_weight)
     t0 = time.perf_counter()
     if not args.db.exists():
         args.db.parent.mkdir(parents=True, exist_ok=True)
-        print(f"[setup] generating {args.db}: {generate_db(args.db, args.users, args.seed)}", flush=True)
+        cities, coupons = SETTINGS[args.data]
+        print(f"[setup] generating {args.db} ({args.data}: {cities} cities, {coupons} coupons): "
+              f"{generate_db(args.db, args.users, args.seed, cities, coupons)}", flush=True)
     true = truth(args.db)
     support = supports(args.db)
     peers = [p for p in args.peers.split(",") if p]
@@ -305,7 +330,8 @@ def main() -> None:
     elapsed = time.perf_counter() - t0
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / f"{args.out}.json").write_text(json.dumps({"epsilon": EPSILON, "delta": DELTA, "l0": L0, "linf": LINF,
+    (out / f"{args.out}.json").write_text(json.dumps({"data": args.data, "cities_coupons": SETTINGS[args.data],
+                                                 "epsilon": EPSILON, "delta": DELTA, "l0": L0, "linf": LINF,
                                                  "reps": args.reps, "seconds": elapsed, "summary": summary,
                                                  "results": results}, indent=1, default=str))
     (out / f"{args.out}.md").write_text(table + "\n")

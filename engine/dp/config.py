@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SumMode = Literal["per_unit", "per_row"]
-Noise = Literal["laplace", "gaussian"]
+Noise = Literal["auto", "laplace", "gaussian"]
 
 
 class BoundsPolicy(BaseModel):
@@ -32,7 +32,9 @@ class BoundsPolicy(BaseModel):
         default="per_unit",
         description="per_unit: SUM each unit's rows in a group then clip to linf*bounds; per_row: keep at most "
                     "linf rows per unit and group, each clamped to bounds")
-    noise: Noise = Field(default="laplace", description="laplace: pure ε-DP; gaussian: zCDP converted to (ε, δ)")
+    noise: Noise = Field(default="auto", description="laplace: pure ε-DP (L1 sensitivities); gaussian: zCDP converted "
+                         "to (ε, δ) (L2: grows with sqrt(l0)); auto: per query, the family with the lower selection "
+                         "threshold, else the narrower intervals (laplace when δ = 0)")
     selection_weight: float = Field(default=1.0, gt=0, description="share of ε for partition selection, "
                                     "relative to weight 1 per released aggregate")
     quantile_candidates: int = Field(default=48, ge=3, le=512, description="candidates per quantile")
@@ -41,8 +43,9 @@ class BoundsPolicy(BaseModel):
                                    "linear: evenly spaced between the bounds")
     swamp_share: float = Field(default=1.0, gt=0, description="flag a cell when its 95% half-width exceeds this "
                                "share of its absolute value")
-    gaussian_delta_share: float = Field(default=0.5, gt=0, lt=1, description="share of δ for the Gaussian mechanisms "
-                                        "when partition selection also needs δ")
+    gaussian_delta_share: float = Field(default=0.5, gt=0, lt=1, description="with gaussian noise and partition "
+                                        "selection: the share of δ for converting zCDP to (ε, δ); the rest pays "
+                                        "for Gaussian thresholding")
     alpha: float = Field(default=0.05, gt=0, lt=1, description="accuracy level: half-widths are for 1-alpha")
 
     def with_overrides(self, **values: object) -> BoundsPolicy:

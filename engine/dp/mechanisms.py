@@ -9,6 +9,7 @@ before the noise (plan, SQL, salt, split) is deterministic.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from decimal import Decimal
@@ -77,6 +78,67 @@ def threshold_measurement(scale: float, threshold: int) -> Any:
                                        scale=scale, threshold=threshold)
 
 
+def gaussian_threshold_measurement(scale: float, threshold: int) -> Any:
+    """Gaussian partition selection (approximate zCDP): the L2 norm of one person's change is sqrt(l0).
+
+    OpenDP's map at d_in = (l0, l1, linf) uses min(l1, sqrt(l0) * linf) as the L2 sensitivity, so with
+    l0 > 1 the noise grows with sqrt(l0) instead of l0: the threshold of choice for wide l0.
+    """
+    domain = dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=dp.i64))
+    return dp.m.make_gaussian_threshold(domain, dp.l02inf_distance(dp.absolute_distance(T=dp.i64)),
+                                        scale=scale, threshold=threshold)
+
+
+def selection_measurement(name: str, scale: float, threshold: int) -> Any:
+    """The partition-selection measurement a plan records by name."""
+    if name == "gaussian_threshold":
+        return gaussian_threshold_measurement(scale, threshold)
+    return threshold_measurement(scale, threshold)
+
+
+def _smallest_threshold(build: Any, d_in: Any, delta: float) -> int:
+    """Smallest threshold whose map's delta at d_in is within ``delta`` (doubling, then bisection)."""
+    def dlt(th: int) -> float:
+        return float(build(th).map(d_in)[1])
+
+    lo, hi = 1, 2
+    while dlt(hi) > delta * _SLACK:
+        lo, hi = hi, hi * 2
+        if hi > 1 << 40:
+            raise DpError("delta too small for partition selection", code="dp_invalid_budget")
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if dlt(mid) <= delta * _SLACK:
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
+def _no_delta() -> DpError:
+    return DpError("GROUP BY on keys without a declared public domain needs partition selection, which costs "
+                   "delta > 0; the DP obligation has delta = 0. Group by columns with catalog public_keys, or "
+                   "use a query class with a delta", code="dp_invalid_budget")
+
+
+@functools.lru_cache(maxsize=256)
+def calibrate_gaussian_threshold(l0: int, rho: float, delta: float) -> tuple[float, int, float, float]:
+    """Scale and smallest threshold with map((l0, l0, 1)) within (rho, delta): (scale, threshold, rho, delta).
+
+    ``rho`` is the zCDP share of selection, ``delta`` the share that pays for keys one person alone could
+    push over the threshold; the caller converts the query's total rho to (ε, δ) with OpenDP.
+    """
+    if delta <= 0:
+        raise _no_delta()
+    d_in = (l0, l0, 1)
+    scale, _ = _fit(lambda s: gaussian_threshold_measurement(s, 1 << 40), d_in, rho,
+                    math.sqrt(l0) / math.sqrt(2 * rho), pick=lambda v: v[0])
+    threshold = _smallest_threshold(lambda th: gaussian_threshold_measurement(scale, th), d_in, delta)
+    spent_rho, spent_delta = gaussian_threshold_measurement(scale, threshold).map(d_in)
+    return scale, threshold, float(spent_rho), float(spent_delta)
+
+
+@functools.lru_cache(maxsize=256)
 def calibrate_threshold(l0: int, epsilon: float, delta: float) -> tuple[float, int, float, float]:
     """Scale and smallest threshold with map((l0, l0, 1)) within (ε, δ): (scale, threshold, ε, δ).
 
@@ -84,30 +146,13 @@ def calibrate_threshold(l0: int, epsilon: float, delta: float) -> tuple[float, i
     whatever linf is: this is why groups-per-unit and rows-per-group are bounded separately.
     """
     if delta <= 0:
-        raise DpError("GROUP BY on keys without a declared public domain needs partition selection, which costs "
-                      "delta > 0; the DP obligation has delta = 0. Group by columns with catalog public_keys, or "
-                      "use a query class with a delta", code="dp_invalid_budget")
+        raise _no_delta()
     d_in = (l0, l0, 1)
     scale, _ = _fit(lambda s: threshold_measurement(s, 1 << 40), d_in, epsilon, l0 / epsilon,
                     pick=lambda v: v[0])
-
-    def cost(th: int) -> tuple[float, float]:
-        eps, dlt = threshold_measurement(scale, th).map(d_in)
-        return float(eps), float(dlt)
-
-    lo, hi = 1, 2
-    while cost(hi)[1] > delta * _SLACK:
-        lo, hi = hi, hi * 2
-        if hi > 1 << 40:
-            raise DpError("delta too small for partition selection", code="dp_invalid_budget")
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if cost(mid)[1] <= delta * _SLACK:
-            hi = mid
-        else:
-            lo = mid + 1
-    eps, dlt = cost(hi)
-    return scale, hi, eps, dlt
+    threshold = _smallest_threshold(lambda th: threshold_measurement(scale, th), d_in, delta)
+    eps, dlt = threshold_measurement(scale, threshold).map(d_in)
+    return scale, threshold, float(eps), float(dlt)
 
 
 def quantile_measurement(noise: str, candidates: Sequence[float], alpha: float, scale: float) -> Any:
@@ -145,17 +190,30 @@ def calibrate_quantile(noise: str, candidates: Sequence[float], alpha: float, li
     return _fit(lambda s: quantile_measurement(noise, candidates, alpha, s), linf, budget, start)
 
 
+@functools.lru_cache(maxsize=256)
 def rho_for(epsilon: float, delta: float) -> float:
-    """Largest zCDP rho whose OpenDP conversion to (ε, δ) stays within ε at δ (binary search on the map)."""
+    """Largest zCDP rho whose OpenDP conversion to (ε, δ) stays within ε at δ (bisection on the map).
+
+    Starts from the classic bound rho0 = (sqrt(ln(1/δ) + ε) - sqrt(ln(1/δ)))**2 (ε = rho + 2 sqrt(rho ln(1/δ)),
+    which OpenDP's tighter conversion never exceeds) and stops at a relative width of 1e-7: each map
+    call costs milliseconds, and ``noise: auto`` plans the Gaussian family for every query with δ > 0.
+    Cached: budgets repeat across queries of one class.
+    """
     def eps_of(rho: float) -> float:
         meas = dp.c.make_zCDP_to_approxDP(vector_measurement("gaussian", False, 1.0 / math.sqrt(2 * rho)))
         profile: Any = meas.map(1.0)  # type: ignore[no-untyped-call]
         return float(profile.epsilon(delta))
 
-    lo, hi = 1e-12, 1.0
+    log_d = math.log(1 / delta)
+    lo = (math.sqrt(log_d + epsilon) - math.sqrt(log_d)) ** 2 * 0.999
+    while lo > 1e-12 and eps_of(lo) > epsilon * _SLACK:
+        lo /= 2
+    if eps_of(lo) > epsilon * _SLACK:
+        raise DpError(f"no zCDP budget fits epsilon={epsilon} at delta={delta}", code="dp_invalid_budget")
+    hi = lo * 2
     while eps_of(hi) < epsilon:
-        hi *= 2
-    for _ in range(80):
+        lo, hi = hi, hi * 2
+    while (hi - lo) > lo * 1e-7:
         mid = (lo + hi) / 2
         if eps_of(mid) <= epsilon * _SLACK:
             lo = mid

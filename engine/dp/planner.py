@@ -8,6 +8,7 @@ reserve the exact charge first, and a query DP cannot answer is denied before it
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from decimal import Decimal
 from itertools import pairwise
 
@@ -17,17 +18,11 @@ from sqlglot.optimizer.scope import Scope, build_scope
 
 from ..catalog import Catalog
 from .bounding import PREFIX, Bounding, build_sql
+from .calibrate import choose
 from .config import BoundsPolicy
 from .errors import DpError
-from .mechanisms import (
-    calibrate_quantile,
-    calibrate_threshold,
-    calibrate_vector,
-    rho_for,
-    score_weights,
-    to_decimal,
-)
-from .model import AggSpec, Charge, DpPlan, KeySpec, MeasureSpec, Mechanism, MechanismSpec, OutputColumn
+from .mechanisms import score_weights
+from .model import AggSpec, DpPlan, KeySpec, MeasureSpec, OutputColumn
 from .shape import Aggregate, Shape, read_shape
 from .sources import SelectInfo, SourceInfo, analyze_select, derived_source, table_source
 
@@ -75,8 +70,14 @@ def _sources(tree: exp.Select, catalog: Catalog) -> SelectInfo:
     return analyze_select(root, catalog, infos)
 
 
-def _measures(shape: Shape, policy: BoundsPolicy, one_row: bool) -> tuple[list[MeasureSpec], list[AggSpec]]:
-    """Dedupe released quantities: AVG(x) reuses COUNT(x) and SUM(x) if asked for too."""
+def _measures(shape: Shape, policy: BoundsPolicy, one_row: bool,
+              is_unit: Callable[[exp.Expression | None], bool]) -> tuple[list[MeasureSpec], list[AggSpec]]:
+    """Dedupe released quantities: AVG(x) reuses COUNT(x) and SUM(x) if asked for too.
+
+    Over a one-row-per-person source, COUNT(*) and COUNT(unit) are the distinct-person count: planned
+    as that measure, they become the partition selection's own noisy count (the whole selection share
+    of ε, no split between selecting a key and counting it).
+    """
     index: dict[tuple[object, ...], int] = {}
     measures: list[MeasureSpec] = []
     aggs: list[AggSpec] = []
@@ -93,7 +94,10 @@ def _measures(shape: Shape, policy: BoundsPolicy, one_row: bool) -> tuple[list[M
 
     for agg in shape.aggregates:
         ids: tuple[int, ...]
-        if agg.kind == "count":
+        if one_row and (agg.kind == "count" or (agg.kind == "count_col" and is_unit(agg.value))):
+            # one row per person (l0 = linf = 1): COUNT(*) per key *is* the number of distinct persons
+            ids = (need("units", Aggregate("count_units", agg.sql)),)
+        elif agg.kind == "count":
             ids = (need("rows", agg),)
         elif agg.kind == "count_col":
             ids = (need("nonnull", agg),)
@@ -108,12 +112,6 @@ def _measures(shape: Shape, policy: BoundsPolicy, one_row: bool) -> tuple[list[M
             ids = (need("quantile", agg),)
         aggs.append(AggSpec(kind=agg.kind, sql=agg.sql, measures=ids))  # type: ignore[arg-type]
     return measures, aggs
-
-
-def _purpose(m: MeasureSpec) -> str:
-    return {"rows": "COUNT(*)", "nonnull": f"COUNT({m.value_sql})", "units": "COUNT(DISTINCT privacy unit)",
-            "sum": f"SUM({m.value_sql})", "wsum": f"SUM({m.value_sql}) of per-unit means x min(rows, linf)",
-            "quantile": f"QUANTILE({m.value_sql}, {m.alpha})"}[m.kind]
 
 
 def _candidates(lo: float, hi: float, k: int, grid: str = "linear") -> tuple[float, ...]:
@@ -170,75 +168,15 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
     if not has_selection and shape.keys and math.prod(len(k.domain or ()) for k in shape.keys) > MAX_PUBLIC_CELLS:
         raise DpError("the product of the public key domains is too large to release every cell",
                       code="dp_unsupported_clause")
-    measures, aggs = _measures(shape, policy, one_row)
+    measures, aggs = _measures(shape, policy, one_row,
+                              lambda e: isinstance(e, exp.Column) and info.is_unit(e))
     per_row = not one_row and any(m.kind == "quantile" or (m.kind == "sum" and policy.sum_mode == "per_row")
                                   for m in measures)
     measures = [_with_candidates(m, policy) for m in measures]
 
-    own = [i for i, m in enumerate(measures) if not (m.kind == "units" and has_selection)]
-    weight = Decimal(len(own)) + (Decimal(str(policy.selection_weight)) if has_selection else Decimal(0))
-    eps_sel = eps * Decimal(str(policy.selection_weight)) / weight if has_selection else Decimal(0)
-    eps_val = eps - eps_sel
-    gaussian = policy.noise == "gaussian"
-    if gaussian:
-        dlt_sel = dlt * (Decimal(1) - Decimal(str(policy.gaussian_delta_share))) if has_selection else Decimal(0)
-        dlt_val = dlt - dlt_sel
-    else:
-        dlt_sel, dlt_val = (dlt if has_selection else Decimal(0)), Decimal(0)
-    if gaussian and own and dlt_val <= 0:
-        raise DpError("Gaussian noise needs delta > 0; the obligation has delta = 0 (use noise: laplace)",
-                      code="dp_invalid_budget")
-    rho_total = rho_for(float(eps_val), float(dlt_val)) if gaussian and own else 0.0
-
-    specs: list[MechanismSpec] = []
-    selection: int | None = None
-    if has_selection:
-        scale, threshold, e, d = calibrate_threshold(l0, float(eps_sel), float(dlt_sel))
-        specs.append(MechanismSpec(Mechanism(
-            name="laplace_threshold", purpose="partition selection on distinct privacy units per key",
-            sensitivity=f"l0={l0}, l1={l0}, linf=1", scale=scale, epsilon=to_decimal(e), delta=to_decimal(d),
-            threshold=threshold), d_in=(l0, l0, 1), integer=True))
-        selection = 0
-    final_measures: list[MeasureSpec] = []
-    for i, m in enumerate(measures):
-        if i not in own:
-            final_measures.append(_replace(m, mechanism=selection if selection is not None else -1))
-            continue
-        share = 1 / Decimal(len(own))
-        budget = float(rho_total) * float(share) if gaussian else float(eps_val * share)
-        if m.kind == "quantile":
-            per_group = budget / l0
-            scale, spent = calibrate_quantile(policy.noise, m.candidates, m.alpha or 0.5, linf, per_group)
-            spent *= l0
-            sens = f"{linf} rows per group, {l0} groups"
-            d_in: object = linf
-            integer = True
-            name = "report_noisy_max"
-        else:
-            integer = m.kind in ("rows", "nonnull", "units") and not gaussian
-            base = _sensitivity(m, l0, linf)
-            if gaussian:
-                base = base / l0 * math.sqrt(l0)
-            d_in = int(base) if integer else base
-            scale, spent = calibrate_vector(policy.noise, integer, d_in, budget)
-            sens = f"{'L2' if gaussian else 'L1'}={d_in}"
-            name = ("discrete_laplace" if integer else "laplace") if not gaussian else "gaussian"
-        if gaussian:
-            record = Mechanism(name=name, purpose=_purpose(m), sensitivity=sens, scale=scale,
-                               epsilon=eps_val * share, delta=dlt_val * share, rho=to_decimal(spent),
-                               candidates=len(m.candidates) or None)
-        else:
-            record = Mechanism(name=name, purpose=_purpose(m), sensitivity=sens, scale=scale,
-                               epsilon=to_decimal(spent), candidates=len(m.candidates) or None)
-        final_measures.append(_replace(m, mechanism=len(specs)))
-        specs.append(MechanismSpec(record, d_in=d_in, integer=integer))
-
-    charge = Charge(epsilon=sum((s.record.epsilon for s in specs), Decimal(0)),
-                    delta=sum((s.record.delta for s in specs), Decimal(0)),
-                    mechanisms=tuple(s.record for s in specs))
-    if charge.epsilon > eps or charge.delta > dlt:
-        raise DpError(f"internal: charge ({charge.epsilon}, {charge.delta}) exceeds the obligation ({eps}, {dlt})",
-                      code="dp_invalid_budget")
+    cal, family_note = choose(measures, has_selection=has_selection, l0=l0, linf=linf, eps=eps, dlt=dlt,
+                              policy=policy)
+    specs, final_measures, selection, charge = list(cal.specs), list(cal.measures), cal.selection, cal.charge
 
     values: list[exp.Expression] = []
     value_index: dict[str, int] = {}
@@ -261,25 +199,20 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
         notes.append("one row per privacy unit: no row bounding needed (l0 = linf = 1)")
     elif single_group and shape.keys:
         notes.append("every GROUP BY key is a per-person attribute: one group per person (l0 = 1)")
+    if one_row and any(a.kind in ("count", "count_col") for a in shape.aggregates) and \
+            any(m.kind == "units" for m in final_measures):
+        notes.append("one row per privacy unit: COUNT(*) counts distinct persons and is released as that count"
+                     + (" (the partition selection's own noisy count, no extra budget)" if has_selection else ""))
+    notes.append(family_note)
     return DpPlan(
         sql=sql, dialect=dialect,
         keys=tuple(KeySpec(name=k.name, sql=k.sql, domain=k.domain) for k in shape.keys),
         measures=tuple(final_measures), aggregates=tuple(aggs),
         outputs=tuple(OutputColumn(name=n, kind=kind, index=i) for n, kind, i in shape.outputs),  # type: ignore[arg-type]
         mechanisms=tuple(specs), selection=selection, charge=charge, l0=l0, linf=linf, salt=salt,
-        alpha=policy.alpha, swamp_share=policy.swamp_share, noise=policy.noise, having=shape.having,
+        alpha=policy.alpha, swamp_share=policy.swamp_share, noise=cal.family, having=shape.having,
         order=shape.order, limit=shape.limit, offset=shape.offset, normalized_sql=normalized_sql(tree),
         notes=tuple(notes))
-
-
-def _sensitivity(m: MeasureSpec, l0: int, linf: int) -> float:
-    """L1 sensitivity of the per-key vector when one person is added or removed."""
-    if m.kind in ("rows", "nonnull"):
-        return float(l0 * linf)
-    if m.kind == "units":
-        return float(l0)
-    assert m.bounds is not None
-    return float(l0 * linf) * max(abs(m.bounds[0]), abs(m.bounds[1]))
 
 
 def _replace(m: MeasureSpec, **changes: object) -> MeasureSpec:

@@ -21,7 +21,7 @@ from typing import Any
 
 from .bounding import measure_columns
 from .errors import UpstreamError
-from .mechanisms import half_width, noisy_min_measurement, threshold_measurement, vector_measurement
+from .mechanisms import half_width, noisy_min_measurement, selection_measurement, vector_measurement
 from .model import DpPlan, DpResult, MeasureSpec, ResultColumn
 from .postfilter import evaluate
 
@@ -104,7 +104,7 @@ def _released_keys(plan: DpPlan, data: dict[Key, dict[str, Any]]) -> tuple[list[
     spec = plan.mechanisms[plan.selection]
     assert spec.record.threshold is not None
     by_json = {_key_json(k): k for k in data}
-    released = threshold_measurement(spec.record.scale, spec.record.threshold)(
+    released = selection_measurement(spec.record.name, spec.record.scale, spec.record.threshold)(
         {j: _int(data[k]["units"]) for j, k in by_json.items()})
     keys = [by_json[j] for j in sorted(released)]
     return keys, {by_json[j]: int(v) for j, v in released.items()}, len(data) - len(keys)
@@ -119,7 +119,9 @@ def release(plan: DpPlan, rows: Sequence[Sequence[Any]]) -> DpResult:
     for m in plan.measures:
         if m.kind == "units" and plan.selection is not None and m.mechanism == plan.selection:
             noisy.append([selected_units[k] for k in keys])
-            widths.append(half_width("laplace", True, plan.mechanisms[plan.selection].record.scale, plan.alpha))
+            sel = plan.mechanisms[plan.selection].record
+            family = "gaussian" if sel.name == "gaussian_threshold" else "laplace"
+            widths.append(half_width(family, True, sel.scale, plan.alpha))
         elif m.kind == "quantile":
             noisy.append(_noisy_quantiles(plan, m, keys, data))
             a, b = m.score_weights

@@ -28,6 +28,7 @@ from .federation import build_federation
 from .identity import NodeDirectory
 from .strategy import GovernedStrategy, RoundReport
 from .tokens import TokenSigner
+from .worker import GovernanceWorker
 
 
 @dataclass
@@ -71,8 +72,14 @@ def run_job(job: TrainingJob, *, catalog: Catalog, rules: Rules, settings: Train
         spec = next((d for d in catalog.domains if d.name == domain), None)
         return [governed_mod(domain, signer, spec.allowed_purposes if spec else (), refusals=refusals)]
 
-    fed = build_federation(job, catalog, mods)
-    grid, nodes, evaluate = fed.grid, fed.nodes, fed.evaluate
+    spent_rho: list[Decimal] = []
+
+    def job_epsilon() -> str:
+        # the job's own zCDP sum so far, from its decisions: the ledger belongs to the governance worker
+        # during the run, and its commits land asynchronously (the accounts are printed at the end)
+        if not spent_rho or job.dp is None:
+            return "-"
+        return f"{zcdp_to_epsilon(sum(spent_rho, Decimal(0)), job.dp.target_delta):.4f}"
 
     def show(report: RoundReport) -> None:
         d = report.decision
@@ -87,32 +94,31 @@ def run_job(job: TrainingJob, *, catalog: Catalog, rules: Rules, settings: Train
         out(f"round {report.round:>3}: ALLOW domains={','.join(d.domains)} rho={d.cost.cost.rho if d.cost else 0} "
             f"eps_round={d.cost.cost.epsilon if d.cost else 0:.4f} job_eps={job_epsilon()} "
             f"accuracy={'-' if acc is None else f'{acc:.4f}'} governance={report.governance_s * 1e3:.2f}ms "
-            f"(off-path {report.worker_s * 1e3:.1f}ms) "
-            f"round={report.round_s * 1e3:.1f}ms {status}")
+            f"(off-path {report.worker_s * 1e3:.1f}ms) round={report.round_s * 1e3:.1f}ms {status}")
         for e in d.excluded:
             out(f"           excluded {e['domain']}: [{e['code']}] {e['message']}")
 
-    spent_rho: list[Decimal] = []
-
-    def job_epsilon() -> str:
-        # the job's own zCDP sum so far, from its decisions: the ledger belongs to the governance worker
-        # during the run, and its commits land asynchronously (the accounts are printed at the end)
-        if not spent_rho or job.dp is None:
-            return "-"
-        return f"{zcdp_to_epsilon(sum(spent_rho, Decimal(0)), job.dp.target_delta):.4f}"
-
-    inner = FedAvg(fraction_train=1e-9, fraction_evaluate=0.0, min_train_nodes=job.clients_per_round,
-                   min_available_nodes=job.clients_per_round)
-    strategy = GovernedStrategy(inner, governor, NodeDirectory(nodes), signer, on_round=show)
-    forecast = governor.forecast()
-    if forecast.forecast is not None:
-        f = forecast.forecast
-        out(f"forecast: {job.rounds} rounds would cost rho={f.rho} → epsilon {f.epsilon_zcdp:.3f} (zCDP, ledger)"
-            f" / {f.epsilon_rdp:.3f} (RDP, dp-accounting) at delta={f.target_delta}")
-    t0 = timer()
-    result = strategy.start(grid, fed.initial_arrays(), num_rounds=job.rounds,
-                            train_config=ConfigRecord(), evaluate_fn=evaluate)
-    elapsed = timer() - t0
+    # the governance worker owns the ledger from here until ``start`` returns; its first job (the
+    # whole-job forecast) also compiles its thread's policy engine while the federation is set up
+    worker = GovernanceWorker(governor)
+    forecasting = worker.forecast()
+    try:
+        fed = build_federation(job, catalog, mods)
+        inner = FedAvg(fraction_train=1e-9, fraction_evaluate=0.0, min_train_nodes=job.clients_per_round,
+                       min_available_nodes=job.clients_per_round)
+        strategy = GovernedStrategy(inner, governor, NodeDirectory(fed.nodes), signer, on_round=show,
+                                    worker=worker)
+        forecast = forecasting.result().value
+        if forecast.forecast is not None:
+            f = forecast.forecast
+            out(f"forecast: {job.rounds} rounds would cost rho={f.rho} → epsilon {f.epsilon_zcdp:.3f} "
+                f"(zCDP, ledger) / {f.epsilon_rdp:.3f} (RDP, dp-accounting) at delta={f.target_delta}")
+        t0 = timer()
+        result = strategy.start(fed.grid, fed.initial_arrays(), num_rounds=job.rounds,
+                                train_config=ConfigRecord(), evaluate_fn=fed.evaluate)
+        elapsed = timer() - t0
+    finally:
+        worker.close()  # idempotent: ``start`` closed it already, unless setup failed before it ran
     wall_s = elapsed
     final = result.evaluate_metrics_serverapp.get(max(result.evaluate_metrics_serverapp, default=0))
     completed = any(r.completed for r in strategy.reports)

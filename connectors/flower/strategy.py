@@ -56,8 +56,12 @@ class RoundReport:
 
 class GovernedStrategy(Strategy):
     def __init__(self, inner: Strategy, governor: TrainingGovernor, nodes: NodeDirectory, signer: TokenSigner, *,
-                 on_round: Callable[[RoundReport], None] | None = None) -> None:
+                 on_round: Callable[[RoundReport], None] | None = None,
+                 worker: GovernanceWorker | None = None) -> None:
+        """``worker``: a ``GovernanceWorker`` of ``governor`` started (and warmed) earlier by the caller;
+        ``start`` uses it for its run and closes it. Without one, ``start`` makes its own."""
         self.inner = inner
+        self._worker = worker
         self.governor = governor
         self.nodes = nodes
         self.signer = signer
@@ -109,7 +113,8 @@ class GovernedStrategy(Strategy):
         train_config = train_config or ConfigRecord()
         self._closing = []
         pending: Future[Timed[RoundDecision]] | None = None
-        with GovernanceWorker(self.governor) as worker:
+        worker, self._worker = self._worker or GovernanceWorker(self.governor), None
+        with worker:
             try:
                 pending = worker.authorize(1) if num_rounds >= 1 else None  # overlaps the round-0 evaluation
                 if evaluate_fn:

@@ -10,6 +10,11 @@ N's aggregate exists, commits N. Round N+1 starts only once its own reservation 
 Why one thread: the ledger's connection is then used by exactly one thread for the whole run (the
 caller touches the ledger again only after ``close``), and the calls are executed in the order they
 were submitted — the reservation of N+1 is never raced by the commit or release of N.
+
+Warm it early: the embedded policy engine is thread-affine (each thread compiles its own regorus
+engine, ~60-120 ms), so a worker created right before round 1 would put that compile on round 1's
+critical path. ``forecast`` submitted while the caller sets up (loads data, starts nodes) pays it
+off the path.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from privgate.engine.ledger import Reservation
-from privgate.engine.training import RoundDecision, TrainingGovernor
+from privgate.engine.training import JobForecast, RoundDecision, TrainingGovernor
 
 _T = TypeVar("_T")
 
@@ -52,6 +57,10 @@ class GovernanceWorker:
     def authorize(self, round_no: int) -> Future[Timed[RoundDecision]]:
         """Decide and reserve ``round_no``; ``authorize`` itself never raises (fail closed)."""
         return self._submit(lambda: self._governor.authorize(round_no))
+
+    def forecast(self) -> Future[Timed[JobForecast]]:
+        """The whole-job decision and ε forecast, on this thread (which also warms its policy engine)."""
+        return self._submit(self._governor.forecast)
 
     def complete(self, decision: RoundDecision) -> Future[Timed[Reservation | None]]:
         """Commit a round whose aggregate exists; a failure leaves a reservation that counts as spent."""

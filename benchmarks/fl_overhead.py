@@ -6,7 +6,8 @@ Run: ``.venv/bin/python benchmarks/fl_overhead.py [--runs N]``.
     decision + reservation, and at the end the drain of commits/releases), as measured by
     ``GovernedStrategy``; round time includes it. Also the governance work the worker did off the
     critical path per round (policy + reserve + commit) — what governance would cost inline.
-(b) End to end, in the same run: the same federation (same data, same ClientApps minus the client
+(b) End to end, in the same run (wall time, and the process's CPU time — every thread — which the
+    other jobs on a shared box disturb less): the same federation (same data, same ClientApps minus the client
     mod), the same FedAvg inside Flower's server-side DP wrapper with the same (z, C, K), for the
     same number of rounds, run by Flower's own ``Strategy.start`` with no governance at all. The
     governed/ungoverned wall-time ratio keeps (a) honest: it also counts what (a) cannot see (the
@@ -19,12 +20,14 @@ pooled held-out set, the central baseline on the pooled training data, and feder
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import logging
 import random
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +67,7 @@ def governed(job: TrainingJob, settings: TrainingSettings, ledger_kind: str, see
 @dataclass
 class Ungoverned:
     wall_s: float
+    cpu_s: float
     accuracy: float
 
 
@@ -76,10 +80,10 @@ def ungoverned(job: TrainingJob, rounds: int, seed: int) -> Ungoverned:
                    min_available_nodes=job.clients_per_round)
     strategy = DifferentialPrivacyServerSideFixedClipping(inner, float(job.dp.noise_multiplier),
                                                           float(job.dp.clipping_norm), job.clients_per_round)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     result = strategy.start(fed.grid, fed.initial_arrays(), num_rounds=rounds, evaluate_fn=fed.evaluate)
-    wall = time.perf_counter() - t0
-    return Ungoverned(wall, float(str(result.evaluate_metrics_serverapp[rounds]["accuracy"])))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return Ungoverned(wall, cpu, float(str(result.evaluate_metrics_serverapp[rounds]["accuracy"])))
 
 
 def report(name: str, runs: list[RunSummary]) -> None:
@@ -109,10 +113,16 @@ def main() -> None:
     sqlite: list[RunSummary] = []
     memory: list[RunSummary] = []
     plain: list[Ungoverned] = []
-    for seed in range(args.runs):  # interleaved: machine noise hits every variant alike
-        sqlite.append(governed(job, settings, "sqlite", seed))
-        plain.append(ungoverned(job, sqlite[-1].completed_rounds, seed))
-        memory.append(governed(job, settings, "memory", seed))
+    rounds = governed(job, settings, "memory", 0).completed_rounds  # the ungoverned runs do as many (warm-up)
+    variants: list[Callable[[int], None]] = [
+        lambda seed: sqlite.append(governed(job, settings, "sqlite", seed)),
+        lambda seed: plain.append(ungoverned(job, rounds, seed)),
+        lambda seed: memory.append(governed(job, settings, "memory", seed)),
+    ]
+    for seed in range(args.runs):  # interleaved, order rotated: machine noise hits every variant alike
+        for i in range(len(variants)):
+            gc.collect()  # the previous run's federation is garbage: collect it outside the timed part
+            variants[(seed + i) % len(variants)](seed)
     report("governed, SQLite ledger", sqlite)
     report("governed, in-memory ledger", memory)
     walls = [u.wall_s for u in plain]
@@ -120,11 +130,14 @@ def main() -> None:
     print(f"{'ungoverned (same FedAvg + DP)':<32} rounds={sqlite[0].completed_rounds:>4.1f}  "
           f"wall p50={statistics.median(walls):6.3f}s  accuracy={statistics.mean(accs):.4f}±"
           f"{statistics.pstdev(accs):.4f}")
+    cpus = [u.cpu_s for u in plain]
     for name, runs in (("SQLite", sqlite), ("in-memory", memory)):
-        ratios = [g.wall_s / u.wall_s for g, u in zip(runs, plain, strict=True)]
-        print(f"(b) governed ({name}) / ungoverned wall time: median of per-run ratios "
-              f"{statistics.median(ratios):.3f} (runs {min(ratios):.3f}..{max(ratios):.3f}); "
-              f"ratio of medians {statistics.median(r.wall_s for r in runs) / statistics.median(walls):.3f}")
+        for what, gov_t, plain_t in (("wall", [r.wall_s for r in runs], walls),
+                                     ("CPU ", [r.cpu_s for r in runs], cpus)):
+            ratios = [g / u for g, u in zip(gov_t, plain_t, strict=True)]
+            print(f"(b) governed ({name}) / ungoverned {what} time: median of per-run ratios "
+                  f"{statistics.median(ratios):.3f} (runs {min(ratios):.3f}..{max(ratios):.3f}); "
+                  f"ratio of medians {statistics.median(gov_t) / statistics.median(plain_t):.3f}")
     no_dp = settings.model_copy(update={"default_domain": settings.default_domain.model_copy(
         update={"require_dp": False})})
     report("8 rounds federated without DP", [governed(job.model_copy(update={"dp": None, "rounds": 8}), no_dp,

@@ -46,6 +46,7 @@ class RoundReport:
     completed: bool = False
     governance_s: float = 0.0  # on the critical path: how long the round waited for governance
     worker_s: float = 0.0  # governance work the worker did for it (authorize, commit/release), mostly overlapped
+    worker_cpu_s: float = 0.0  # the worker thread's CPU time for that work (GIL time taken from training)
     round_s: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -128,7 +129,7 @@ class GovernedStrategy(Strategy):
                     pending = None
                     decision = decided.value
                     report = RoundReport(rnd, decision, governance_s=time.perf_counter() - t0,
-                                         worker_s=decided.seconds)
+                                         worker_s=decided.seconds, worker_cpu_s=decided.cpu_seconds)
                     self.reports.append(report)
                     if not decision.allowed:
                         self._halt(worker, report, None, decision.reasons)
@@ -233,6 +234,7 @@ class GovernedStrategy(Strategy):
             else:
                 if report is not None:
                     report.worker_s += timed.seconds
+                    report.worker_cpu_s += timed.cpu_seconds
         self._closing = keep
         return tuple(failures)
 

@@ -43,6 +43,7 @@ class RunSummary:
     refusals: list[str] = field(default_factory=list)
     wall_s: float = 0.0  # the governed rounds' wall time (``GovernedStrategy.start``)
     cpu_s: float = 0.0  # the process's CPU time over the same span (every thread: the worker's work too)
+    main_cpu_s: float = 0.0  # the calling thread's CPU time over the same span (training, evaluation, tokens)
 
     @property
     def completed_rounds(self) -> int:
@@ -115,10 +116,10 @@ def run_job(job: TrainingJob, *, catalog: Catalog, rules: Rules, settings: Train
             f = forecast.forecast
             out(f"forecast: {job.rounds} rounds would cost rho={f.rho} → epsilon {f.epsilon_zcdp:.3f} "
                 f"(zCDP, ledger) / {f.epsilon_rdp:.3f} (RDP, dp-accounting) at delta={f.target_delta}")
-        t0, c0 = timer(), time.process_time()
+        t0, c0, m0 = timer(), time.process_time(), time.thread_time()
         result = strategy.start(fed.grid, fed.initial_arrays(), num_rounds=job.rounds,
                                 train_config=ConfigRecord(), evaluate_fn=fed.evaluate)
-        elapsed, cpu = timer() - t0, time.process_time() - c0
+        elapsed, cpu, main_cpu = timer() - t0, time.process_time() - c0, time.thread_time() - m0
     finally:
         worker.close()  # idempotent: ``start`` closed it already, unless setup failed before it ran
     wall_s = elapsed
@@ -130,7 +131,7 @@ def run_job(job: TrainingJob, *, catalog: Catalog, rules: Rules, settings: Train
     summary = RunSummary(reports=strategy.reports, completed_all=not strategy.stopped, accuracy=acc,
                          baseline_accuracy=baseline, charges=sum(1 for e in history.entries if e.kind == "charge"),
                          stopped=tuple(f"[{r.code}] {r.message}" for r in strategy.stopped), refusals=refusals,
-                         wall_s=wall_s, cpu_s=cpu)
+                         wall_s=wall_s, cpu_s=cpu, main_cpu_s=main_cpu)
     out(f"done in {elapsed:.2f}s: {summary.completed_rounds} round(s) completed"
         + (f", stopped: {'; '.join(summary.stopped)}" if summary.stopped else ""))
     out(f"ledger: {summary.charges} committed charge(s) (one per completed round)")

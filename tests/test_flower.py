@@ -141,7 +141,10 @@ def test_round_refused_by_every_client_is_released_and_stops(tmp_path: Path) -> 
         assert len(refusals) == 3 and "signature does not verify" in refusals[0]
         north = next(a for a in ledger.show().accounts if a.scope == "subject:patient_north")
         assert north.committed.loss == 0 and north.reserved.loss == 0  # released: nothing charged
-        assert [e.status for e in ledger.history().entries if e.kind == "charge"] == ["released"]
+        # round 1 and round 2 (authorized and reserved while round 1 trained, never run) are both released
+        charges = sorted((e.note, e.status) for e in ledger.history().entries if e.kind == "charge")
+        assert [status for _, status in charges] == ["released", "released"]
+        assert [note.rsplit(" ", 1)[-1] for note, _ in charges] == ["1", "2"]
     finally:
         ledger.close()
 
@@ -177,3 +180,23 @@ def test_authorized_grid_hides_and_refuses_unauthorized_nodes() -> None:
     with pytest.raises(PolicyError) as err:
         list(view.push_messages([Message(content, dst_node_id=b, message_type="train")]))
     assert err.value.code == "training_node_not_authorized"
+
+
+def test_example_clinics_hold_tens_of_thousands_of_rows_and_train_with_minibatch_sgd() -> None:
+    from privgate.connectors.flower import demo_data
+    from privgate.connectors.flower.logreg import accuracy, train
+
+    job = load_job(EXAMPLE / "job.yaml")
+    assert job.model.batch_size is not None and job.model.local_epochs >= 1
+    con, test = demo_data.clinic_database("south", job.seed)
+    (rows,) = con.execute("SELECT count(*) FROM clinic_south.patients").fetchone() or (0,)
+    assert rows >= 20_000 and len(test["age"]) == rows // 4  # 80/20 split
+    # mini-batch SGD takes len/batch steps per epoch: one epoch already fits a separable problem
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 2))
+    y = (x[:, 0] + x[:, 1] > 0).astype(float)
+    w0 = np.zeros(3)
+    one_full_batch_step = train(w0, x, y, lr=0.05, epochs=1)
+    one_sgd_epoch = train(w0, x, y, lr=0.05, epochs=1, batch_size=64, rng=np.random.default_rng(1))
+    assert accuracy(one_sgd_epoch, x, y) > 0.97
+    assert np.linalg.norm(one_sgd_epoch) > 10 * np.linalg.norm(one_full_batch_step)

@@ -97,6 +97,7 @@ class TrainingGovernor:
         self._clock = clock
         self._new_id = new_id
         self._roles = tuple(roles)
+        self._catalog_revision = catalog.revision  # a content hash (~0.5 ms): once, not on every round
         self._domain_of_table = {q: d.name for q, d, _ in catalog.iter_tables()}
         self._namespace_of_table = {q: t.privacy_unit.namespace for q, _, t in catalog.iter_tables()
                                     if t.privacy_unit is not None}
@@ -289,7 +290,7 @@ class TrainingGovernor:
     # -- records ----------------------------------------------------------------------------------
     def _provenance(self) -> Provenance:
         return Provenance(engine_version=__version__, bundle_revision=self.evaluator.revision,
-                          catalog_revision=self.catalog.revision, policy_backend=self.evaluator.backend,
+                          catalog_revision=self._catalog_revision, policy_backend=self.evaluator.backend,
                           input_version=TRAINING_INPUT_VERSION)
 
     def _summary(self, round_no: int) -> str:

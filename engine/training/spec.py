@@ -28,6 +28,7 @@ class ModelSpec(_Spec):
     label: str = Field(min_length=1, description="output column of each feature query that holds the label")
     learning_rate: float = Field(default=0.5, gt=0)
     local_epochs: int = Field(default=5, ge=1, le=1000)
+    batch_size: int | None = Field(default=None, ge=1, description="mini-batch SGD batch; null: full-batch GD")
 
 
 class DpSpec(_Spec):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 from _support import default_data
 
+from privgate.connectors.policy import embedded
 from privgate.connectors.policy.bundle import Bundle, load_bundle
 from privgate.connectors.policy.corpus import BASE_INPUT
 from privgate.connectors.policy.embedded import EmbeddedEvaluator
@@ -76,6 +79,37 @@ def test_load_reaches_every_thread(tmp_path: Path) -> None:
     for t in threads:
         t.join(10)
     assert seen == {f"w{i}": [1, 2] for i in range(3)}
+
+
+def test_an_evaluator_dropped_while_other_threads_hold_engines_drops_nothing_off_thread(tmp_path: Path) -> None:
+    """pyo3 refuses to drop a regorus object off its thread (an unraisable RuntimeError, seen in CI when the
+    cyclic GC freed an evaluator on another thread); the evaluator must leave other threads' engines alone."""
+    box = [EmbeddedEvaluator(_bundle(tmp_path, "package t\n\nlimit := 1\n"))]
+    other = EmbeddedEvaluator(_bundle(tmp_path, "package t\n\nlimit := 2\n"))
+    built, release = threading.Event(), threading.Event()
+    held: list[int] = []
+
+    def worker() -> None:
+        box[0].evaluate("t/limit", {})  # this thread's own engine
+        built.set()
+        release.wait(10)
+        other.evaluate("t/limit", {})  # the next use drops the dead evaluator's engine, here, on its thread
+        held.append(len(embedded._STORE.engines))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    assert built.wait(10)
+    caught: list[BaseException | None] = []
+    hook, sys.unraisablehook = sys.unraisablehook, lambda u: caught.append(u.exc_value)
+    try:
+        box.clear()  # the last reference: the evaluator dies here, on the main thread
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+        release.set()
+        t.join(10)
+    assert caught == []
+    assert held == [1]  # only the live evaluator's engine is left in the worker's store
 
 
 def test_data_that_is_not_json_is_rejected() -> None:

@@ -1,9 +1,17 @@
 """In-process Rego evaluation with regorus (the ``embedded`` policy backend).
 
-regorus engines are thread-affine: a ``regorus.Engine`` may only be touched — even cloned — by the
-thread that created it. So each thread builds its own engine from the bundle text and the data JSON,
-and keeps it in a ``threading.local``. ``load()`` bumps a generation counter; every thread sees the
-new generation on its next evaluation and rebuilds, so new data reaches all threads.
+regorus engines are thread-affine: a ``regorus.Engine`` may only be touched — even cloned, even
+dropped — by the thread that created it. So each thread builds its own engine from the bundle text
+and the data JSON. ``load()`` bumps a generation counter; every thread sees the new generation on its
+next evaluation and rebuilds, so new data reaches all threads.
+
+Where the engines live matters as much: not in the evaluator, but in a module-level per-thread store
+(``_STORE``), keyed by evaluator. An evaluator can die on any thread (the cyclic GC frees it on
+whichever thread happens to allocate, e.g. a Flower governance worker), and anything it owned would
+be dropped there, off its thread (pyo3 then leaks it and reports an unraisable ``RuntimeError``).
+Engines in the store are dropped only by their own thread: when it exits (its thread-local dict is
+freed by that thread), when it rebuilds for new data, or when it next uses the store and finds the
+entries of evaluators that have died since.
 
 The decision rules (``data.<package>.decision`` of every package in the bundle) are also compiled
 into a regorus RVM program — bytecode for its register VM, about 3x faster than the tree-walking
@@ -19,6 +27,8 @@ closed, the way the OPA backend does when the server is slow.
 
 from __future__ import annotations
 
+import ctypes
+import itertools
 import json
 import re
 import threading
@@ -49,6 +59,24 @@ class _Thread:
     entries: frozenset[str]
 
 
+_STORE = threading.local()  # per thread: {evaluator token: _Thread}
+# The store itself must never be torn down off-thread either (interpreter shutdown would free daemon
+# threads' dicts on the main thread): one reference that is never released keeps it for the process.
+ctypes.pythonapi.Py_IncRef(ctypes.py_object(_STORE))
+_LIVE: set[int] = set()  # tokens of evaluators not yet finalized (ints: safe to drop on any thread)
+_TOKENS = itertools.count(1)
+
+
+def _engines() -> dict[int, _Thread]:
+    """This thread's engines, minus those of evaluators that died (dropped here, on their own thread)."""
+    engines: dict[int, _Thread] | None = getattr(_STORE, "engines", None)
+    if engines is None:
+        engines = _STORE.engines = {}
+    for token in [t for t in engines if t not in _LIVE]:
+        del engines[token]
+    return engines
+
+
 @dataclass(frozen=True)
 class _State:
     generation: int
@@ -68,7 +96,8 @@ class EmbeddedEvaluator:
         self.compiled = compiled
         self._lock = threading.Lock()
         self._state = _State(0, json.dumps(self.bundle.data))
-        self._local = threading.local()
+        self._token = next(_TOKENS)
+        _LIVE.add(self._token)
         self._engine()  # compile now, in this thread: a broken bundle fails at construction
 
     def load(self, data: Mapping[str, Any]) -> None:
@@ -133,18 +162,24 @@ class EmbeddedEvaluator:
 
     def _thread(self) -> tuple[_Thread | None, _Problem | None]:
         state = self._state
-        local: _Thread | None = getattr(self._local, "t", None)
+        engines = _engines()
+        local = engines.get(self._token)
         if local is not None and local.generation == state.generation:
             return local, None
-        self._local.t = local = None  # the old engines are dropped here, on their own thread
+        engines.pop(self._token, None)  # the old engines are dropped here, on their own thread
+        local = None
         engine, problem = self._build(state)
         if engine is None:
             return None, problem
         rvm, entries, problem = self._compile(state) if self.compiled else (None, frozenset[str](), None)
         if problem is not None:
             return None, problem
-        self._local.t = _Thread(state.generation, engine, rvm, entries)
-        return self._local.t, None
+        engines[self._token] = made = _Thread(state.generation, engine, rvm, entries)
+        return made, None
+
+    def __del__(self) -> None:
+        # Only the token goes; each thread drops this evaluator's engines itself (see ``_engines``).
+        _LIVE.discard(getattr(self, "_token", 0))
 
     def _compile(self, state: _State) -> tuple[Any, frozenset[str], _Problem | None]:
         """An RVM program for every package's ``decision`` rule that exists in the bundle."""

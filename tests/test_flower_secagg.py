@@ -124,7 +124,10 @@ def test_secagg_dp_run_charges_once_per_round_and_trains(tmp_path: Path) -> None
         l2.close()
 
 
-def test_node_without_secaggplus_mod_fails_the_round_and_its_charge_is_released(tmp_path: Path) -> None:
+@pytest.mark.parametrize("obliged", [True, False], ids=["policy-obliges", "job-declares"])
+def test_node_without_secaggplus_mod_fails_the_round_and_its_charge_is_released(tmp_path: Path,
+                                                                                obliged: bool) -> None:
+    # job-declares: no domain demands SecAgg+, but the job says it uses it, so the round still runs SecAgg+
     job = _job(tmp_path, secagg=True)
     signer = TokenSigner(KEY)
     grid = LocalGrid()
@@ -135,9 +138,10 @@ def test_node_without_secaggplus_mod_fails_the_round_and_its_charge_is_released(
         if i > 0:  # the first domain's node runs without secaggplus_mod
             mods += secagg_mods(client_clipping=True)
         nodes[grid.add_node(client_app(lambda: (x, y), lr=0.1, epochs=1, mods=mods), {})] = d.name
-    strategy, ledger = _strategy(tmp_path, job, _settings(secagg_required=True), nodes, "broken")
+    strategy, ledger = _strategy(tmp_path, job, _settings(secagg_required=obliged), nodes, "broken")
     try:
         strategy.start(grid, ArrayRecord([np.zeros(6)]), num_rounds=ROUNDS)
+        assert obliged == any(o.kind == "secure_aggregation" for o in strategy.reports[0].decision.decision.obligations)
         assert [r.code for r in strategy.stopped] == ["training_round_failed"]
         assert [r.completed for r in strategy.reports] == [False]
         assert _charges(ledger) == ["released", "released"]  # round 1 and the prefetched round 2

@@ -147,7 +147,10 @@ class GovernedStrategy(Strategy):
                                                         round=rnd, decision_id=decision.decision.id,
                                                         domains=decision.domains))
                     view = AuthorizedGrid(grid, self.nodes.nodes_of(decision.domains), token)
-                    secagg = any(o.kind == "secure_aggregation" for o in decision.decision.obligations)
+                    # SecAgg+ when the decision obliges it, and whenever the job declares it (its nodes
+                    # are then set up for SecAgg+ rounds only; see secagg_client)
+                    secagg = self.governor.job.secure_aggregation or any(
+                        o.kind == "secure_aggregation" for o in decision.decision.obligations)
                     agg: ArrayRecord | None = None
                     metrics: MetricRecord | None = None
                     try:

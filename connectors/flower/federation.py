@@ -22,6 +22,7 @@ from privgate.engine.training import TrainingJob
 
 from . import demo_data, logreg
 from .grid import LocalGrid
+from .secagg_client import secagg_mods
 
 BASELINE_EPOCHS = 2000  # full-batch gradient steps, when the job trains full-batch
 BASELINE_SGD_EPOCHS = 20  # passes over the pooled data, when the job trains with mini-batch SGD
@@ -66,7 +67,10 @@ def build_federation(job: TrainingJob, catalog: Catalog, mods: Callable[[str], S
     nodes: dict[int, str] = {}
     for i, (name, (load, _, _)) in enumerate(data.items()):
         guards = list(mods(name))
-        if job.dp is not None and job.dp.clipping == "client":
+        client_clipping = job.dp is not None and job.dp.clipping == "client"
+        if job.secure_aggregation:  # SecAgg+ rounds: Flower's legacy mods (see secagg_client)
+            guards.extend(secagg_mods(client_clipping=client_clipping))
+        elif client_clipping:
             guards.append(fixedclipping_mod)  # pairs with DifferentialPrivacyClientSideFixedClipping
         app = logreg.client_app(load, lr=job.model.learning_rate, epochs=job.model.local_epochs,
                                 batch_size=job.model.batch_size, seed=job.seed * 1000 + i, mods=guards)

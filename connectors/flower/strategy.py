@@ -2,7 +2,9 @@
 
 Per round: ``governor.authorize`` (policy + ledger reserve) → on deny, stop with the reason → else
 wrap the inner strategy in Flower's DP fixed-clipping strategy with the authorized (z, C, K), let it
-sample from an ``AuthorizedGrid`` (authorized nodes only, signed token on every message), aggregate →
+sample from an ``AuthorizedGrid`` (authorized nodes only, signed token on every message), aggregate
+(or, when the decision obliges secure aggregation, run the fit stage through Flower's SecAgg+ over
+that same view: ``secagg``) →
 commit the charge when a model update was released, release it when the round failed. Wrap, don't
 fork: the inner strategy's sampling and aggregation are Flower's own.
 
@@ -33,6 +35,7 @@ from privgate.engine.training import RoundDecision, TrainingGovernor
 
 from .grid import AuthorizedGrid
 from .identity import NodeDirectory
+from .secagg import secagg_fit
 from .tokens import RoundToken, TokenSigner
 from .worker import GovernanceWorker, Timed
 
@@ -138,27 +141,28 @@ class GovernedStrategy(Strategy):
                     if failures:
                         self._halt(worker, report, None, failures)
                         break
-                    if any(o.kind == "secure_aggregation" for o in decision.decision.obligations):
-                        # fail closed: an obligation this run cannot honour is a stop, never a silent skip
-                        self._halt(worker, report, None, (Reason(
-                            code="training_secagg_unavailable", rule="connectors.flower",
-                            message="the policy requires secure aggregation (SecAgg+) for this round, which this "
-                                    "Flower integration does not provide yet; its charge was released"),))
-                        break
                     if rnd < num_rounds:
                         pending = worker.authorize(rnd + 1)  # decided and reserved while this round trains
                     token = self.signer.sign(RoundToken(job=self.governor.job.name, purpose=self.governor.job.purpose,
                                                         round=rnd, decision_id=decision.decision.id,
                                                         domains=decision.domains))
                     view = AuthorizedGrid(grid, self.nodes.nodes_of(decision.domains), token)
-                    strategy = self._wrapped(decision)
+                    # SecAgg+ when the decision obliges it, and whenever the job declares it (its nodes
+                    # are then set up for SecAgg+ rounds only; see secagg_client)
+                    secagg = self.governor.job.secure_aggregation or any(
+                        o.kind == "secure_aggregation" for o in decision.decision.obligations)
                     agg: ArrayRecord | None = None
                     metrics: MetricRecord | None = None
                     try:
-                        replies = view.send_and_receive(
-                            strategy.configure_train(rnd, arrays, ConfigRecord(dict(train_config)), view),
-                            timeout=timeout)
-                        agg, metrics = strategy.aggregate_train(rnd, replies)
+                        if secagg:  # Flower's SecAgg+ over the authorized view: the server sees only the sum
+                            agg = secagg_fit(view, rnd, arrays, clients=self.governor.job.clients_per_round,
+                                             dp=decision.dp, timeout=timeout)
+                        else:
+                            strategy = self._wrapped(decision)
+                            replies = view.send_and_receive(
+                                strategy.configure_train(rnd, arrays, ConfigRecord(dict(train_config)), view),
+                                timeout=timeout)
+                            agg, metrics = strategy.aggregate_train(rnd, replies)
                     except Exception as exc:
                         failed = f"round {rnd} failed before releasing a model: {exc}"
                     else:

@@ -127,6 +127,18 @@ deny_tuples contains ["training_dp_out_of_bounds", msg, "privgate.training.dp"] 
 	msg := sprintf("target_delta %s is above the maximum %s", [input.job.dp.target_delta, settings.dp.max_target_delta])
 }
 
+# --- secure aggregation --------------------------------------------------------------------------
+# SecAgg+ shows the server only the sum of the updates, so it cannot clip them one by one: with secure
+# aggregation, DP must clip on the clients (Flower's client-side fixed clipping + fixedclipping_mod).
+
+deny_tuples contains ["training_secagg_server_clipping", msg, "privgate.training.secagg"] if {
+	ready
+	dp_on
+	input.job.secure_aggregation == true
+	input.job.dp.clipping == "server"
+	msg := "secure aggregation (SecAgg+) hides individual updates from the server, so they cannot be clipped there: set dp.clipping: client"
+}
+
 # --- domains -------------------------------------------------------------------------------------
 
 requirements(name) := object.get(settings.domains, name, settings.default_domain)

@@ -21,7 +21,9 @@ domain(name, pii) := {"name": name, "features": [{"table": "t", "column": "x", "
 
 job(secagg, dp) := {"name": "j", "coordinator": "hub", "round": 1, "rounds": 5, "clients_per_round": 2, "secure_aggregation": secagg, "dp": dp}
 
-dp_ok := {"noise_multiplier": "1.0", "clipping_norm": "1.0", "clipping": "server", "target_delta": "1e-6"}
+dp_ok := {"noise_multiplier": "1.0", "clipping_norm": "1.0", "clipping": "client", "target_delta": "1e-6"}
+
+dp_server := object.union(dp_ok, {"clipping": "server"})
 
 doc(domains, secagg, dp, affordable) := {
 	"version": 1,
@@ -44,6 +46,17 @@ test_allowed_with_obligations if {
 	d.allow
 	[o.kind | some o in d.obligations] == ["dp", "federation", "secure_aggregation"]
 	d.obligations[1].params.domains == ["a", "b"]
+}
+
+test_secagg_with_server_side_clipping_is_denied if {
+	d := decide(doc([domain("a", []), domain("b", [])], true, dp_server, true))
+	not d.allow
+	codes(d) == {"training_secagg_server_clipping"}
+}
+
+test_server_side_clipping_without_secagg_is_allowed if {
+	d := decide(doc([domain("a", [])], false, dp_server, true))
+	not "training_secagg_server_clipping" in codes(d)
 }
 
 test_secagg_demand_excludes_only_that_domain if {

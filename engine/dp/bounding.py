@@ -3,7 +3,8 @@
 Stages (CTEs appended after the analyst's own)::
 
     pgdp_src   the analyst's FROM/JOIN/WHERE, projecting unit, keys and aggregated values
-    pgdp_rows  (only for per-row SUM and quantiles) at most linf rows per (unit, key)
+    pgdp_rows  (only for per-row SUM and quantiles) at most linf rows per (unit, key); in the total
+               mode (every measure) at most m rows per unit across all its keys
     pgdp_ug    one row per (unit, key): row counts, sums of clamped values, quantile tallies
     pgdp_l0    at most l0 keys per unit
     final      per key: each (unit, key) contribution clipped (counts to linf, sums to
@@ -17,6 +18,10 @@ repeatable and cacheable), and equal rows are interchangeable, so hash ties cann
 ``random()`` has none of these properties: engines evaluate it differently, it cannot be seeded
 portably, and a re-run would pick different rows. The per-query salt keeps the analyst from
 steering which rows survive.
+
+The total mode caps each person's rows across all keys at ``total`` = m, so one person moves the
+whole per-key vector by at most m rows (L1 = m x bound, no l0 factor) and reaches at most m keys;
+the l0 stage and the per-key clip to linf still apply on top, so every groups-mode bound holds too.
 
 Tables with ``one_row_per_unit`` (and no joins) skip every stage but ``pgdp_src``: each person is one
 row in one group, so l0 = linf = 1.
@@ -87,6 +92,7 @@ class Bounding:
     per_row: bool
     sum_mode: str
     salt: str
+    total: int | None = None
 
 
 def _source(select: exp.Select, b: Bounding) -> exp.Select:
@@ -185,14 +191,16 @@ def build_sql(select: exp.Select, b: Bounding) -> exp.Select:
         if b.per_row:
             order = row_hash(b.salt, [_col(f"{PREFIX}unit"), *key_cols,
                                       *[_col(f"{PREFIX}v{j}") for j in range(len(b.values))]])
-            rn = exp.Window(this=exp.RowNumber(), partition_by=[g.copy() for g in grouping],
+            partition = [_col(f"{PREFIX}unit")] if b.total is not None else [g.copy() for g in grouping]
+            rn = exp.Window(this=exp.RowNumber(), partition_by=partition,
                             order=exp.Order(expressions=[exp.Ordered(this=order)]))
             ctes.append((f"{PREFIX}rows", exp.select(exp.Star(), exp.alias_(rn, f"{PREFIX}rn")).from_(stage_from)))
             stage_from = f"{PREFIX}rows"
         ug = exp.select(*[g.copy() for g in grouping], *_per_group_columns(b),
                         exp.alias_(row_hash(b.salt, grouping), f"{PREFIX}h")).from_(stage_from)
         if b.per_row:
-            ug = ug.where(exp.LTE(this=_col(f"{PREFIX}rn"), expression=exp.Literal.number(b.linf)))
+            cap = b.linf if b.total is None else b.total
+            ug = ug.where(exp.LTE(this=_col(f"{PREFIX}rn"), expression=exp.Literal.number(cap)))
         ug = ug.group_by(*[g.copy() for g in grouping])
         ctes.append((f"{PREFIX}ug", ug))
         final_from = f"{PREFIX}ug"

@@ -11,6 +11,10 @@ Two families, each with every number read from OpenDP's privacy maps:
 ``noise: auto`` plans both and keeps the one with the lower selection threshold (more keys released)
 when the query selects partitions, otherwise the one with the narrower intervals; the plan's notes say
 which and why. The choice reads only the plan (bounds, budget), never the data.
+
+Contribution modes are chosen the same way (``contribution: auto``): the groups mode pays for l0
+keys x linf rows per person; the total mode caps a person's rows over all keys at m, so its
+sensitivities lose the l0 factor (see ``sensitivity`` / ``l2_sensitivity``).
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def test_global_aggregate_has_one_group_per_person(demo_catalog):
 
 def test_groups_and_rows_are_bounded_separately_in_sql(demo_catalog):
     p = plan("SELECT status, COUNT(*) FROM sales.orders GROUP BY status", demo_catalog,
-             policy=BoundsPolicy(l0=3, linf=7))
+             policy=BoundsPolicy(l0=3, linf=7, contribution="groups"))
     assert "PARTITION BY pgdp_unit ORDER BY pgdp_h" in p.sql and "pgdp_gn <= 3" in p.sql
     assert "WHEN pgdp_m0 > 7 THEN 7" in p.sql
     per_row = plan("SELECT status, SUM(amount) FROM sales.orders GROUP BY status", demo_catalog,
@@ -250,9 +250,11 @@ def test_total_mode_caps_rows_per_person_across_keys_without_the_l0_factor(demo_
     assert [m.sensitivity for m in groups.charge.mechanisms] == ["L1=40", "L1=20000.0"]
     assert [m.epsilon for m in auto.charge.mechanisms] == [m.epsilon for m in groups.charge.mechanisms]
     assert auto.charge.mechanisms[1].scale * 3.9 < groups.charge.mechanisms[1].scale
-    # the row cap is one window over the person's rows (all keys), then l0 and the per-key clip still apply
-    assert "ROW_NUMBER() OVER (PARTITION BY pgdp_unit ORDER BY MD5(" in auto.sql and "pgdp_rn <= 10" in auto.sql
-    assert "pgdp_gn <= 4" in auto.sql and "random" not in auto.sql.lower()
+    # the cap is a running sum of the person's rows over its keys in the l0 stage's salted order (a window
+    # over (unit, key) rows, not every row); then l0 and the per-key clip still apply
+    assert "SUM(pgdp_n) OVER (PARTITION BY pgdp_unit ORDER BY pgdp_h" in auto.sql
+    assert "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING" in auto.sql and "pgdp_before < 10" in auto.sql
+    assert "pgdp_gn <= 4" in auto.sql and "pgdp_rn" not in auto.sql and "random" not in auto.sql.lower()
     assert "contribution bound: 10 rows per person in total (auto: total/groups half-width ratio 0.25)" \
         in auto.notes[-1]
     # gaussian: L2 of a total cap of m <= linf rows is m (x bound), not sqrt(l0) x linf

@@ -54,8 +54,8 @@ def test_sensitivity_and_charge_follow_the_declared_bounds(demo_catalog, l0, lin
     # the SQL enforces what the sensitivity assumes
     assert f"pgdp_gn <= {l0}" in plan.sql
     if plan.total is not None:
-        assert "ROW_NUMBER() OVER (PARTITION BY pgdp_unit ORDER BY MD5(" in plan.sql
-        assert f"pgdp_rn <= {linf}" in plan.sql
+        assert "SUM(pgdp_n) OVER (PARTITION BY pgdp_unit ORDER BY pgdp_h" in plan.sql
+        assert f"pgdp_before < {linf}" in plan.sql
     assert f"WHEN pgdp_m0 > {linf} THEN {linf}" in plan.sql
 
 

@@ -175,6 +175,7 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
     measures = [_with_candidates(m, policy) for m in measures]
     # the total mode (m rows per person across all keys) only helps when a person can reach several
     # keys; quantile tallies are bounded per key, so they keep the groups mode
+    # (limit_groups is set whenever the total mode is possible: it needs the l0 stage's window)
     total_cap = None if single_group or any(m.kind == "quantile" for m in measures) else \
         (policy.total_rows or policy.linf)
 
@@ -192,7 +193,7 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
                         domains=tuple(k.domain for k in shape.keys), values=tuple(values),
                         measures=tuple(final_measures), value_index=value_index, l0=l0, linf=linf, one_row=one_row,
                         limit_groups=not single_group,
-                        per_row=per_row or total is not None, sum_mode=policy.sum_mode, salt=salt, total=total)
+                        per_row=per_row and total is None, sum_mode=policy.sum_mode, salt=salt, total=total)
     try:
         sql = build_sql(tree, bounding).sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
     except SqlglotError as exc:

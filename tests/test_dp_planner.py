@@ -18,7 +18,8 @@ def plan(sql, catalog, eps="1.0", delta="1e-6", **kw):
 
 
 def test_public_keys_need_no_delta_and_split_epsilon_evenly(demo_catalog):
-    p = plan("SELECT status, COUNT(*) AS n, SUM(amount) AS s FROM sales.orders GROUP BY status", demo_catalog)
+    p = plan("SELECT status, COUNT(*) AS n, SUM(amount) AS s FROM sales.orders GROUP BY status", demo_catalog,
+             policy=BoundsPolicy(contribution="groups"))
     assert p.selection is None and p.charge.delta == 0
     assert [m.name for m in p.charge.mechanisms] == ["discrete_laplace", "laplace"]
     assert p.charge.epsilon <= Decimal("1.0")
@@ -91,11 +92,11 @@ def test_global_aggregate_has_one_group_per_person(demo_catalog):
 
 def test_groups_and_rows_are_bounded_separately_in_sql(demo_catalog):
     p = plan("SELECT status, COUNT(*) FROM sales.orders GROUP BY status", demo_catalog,
-             policy=BoundsPolicy(l0=3, linf=7))
+             policy=BoundsPolicy(l0=3, linf=7, contribution="groups"))
     assert "PARTITION BY pgdp_unit ORDER BY pgdp_h" in p.sql and "pgdp_gn <= 3" in p.sql
     assert "WHEN pgdp_m0 > 7 THEN 7" in p.sql
     per_row = plan("SELECT status, SUM(amount) FROM sales.orders GROUP BY status", demo_catalog,
-                   policy=BoundsPolicy(l0=3, linf=7, sum_mode="per_row"))
+                   policy=BoundsPolicy(l0=3, linf=7, sum_mode="per_row", contribution="groups"))
     assert "PARTITION BY pgdp_unit, pgdp_k0 ORDER BY MD5(" in per_row.sql and "pgdp_rn <= 7" in per_row.sql
     assert "random" not in per_row.sql.lower()
 
@@ -133,7 +134,8 @@ def test_auto_noise_without_delta_is_pure_dp(demo_catalog):
 def test_auto_noise_without_selection_picks_narrower_intervals(demo_catalog):
     sql = "SELECT status, COUNT(*), SUM(amount) FROM sales.orders GROUP BY status"
     one = plan("SELECT COUNT(*), SUM(amount) FROM sales.orders", demo_catalog)  # l0 = 1: L1 = L2, Laplace wins
-    wide = plan(sql, demo_catalog, policy=BoundsPolicy(l0=8))  # sqrt(8) vs 8 outweighs the zCDP conversion
+    # sqrt(8) vs 8 outweighs the zCDP conversion (groups mode: the total mode has no l0 factor to shrink)
+    wide = plan(sql, demo_catalog, policy=BoundsPolicy(l0=8, contribution="groups"))
     assert one.noise == "laplace" and wide.noise == "gaussian"
     def ratio(p):
         return float(p.notes[-1].split("half-width ratio ")[1].split(")")[0])
@@ -236,3 +238,47 @@ def test_analyst_where_cannot_bypass_the_added_filters(demo_catalog):
              demo_catalog)
     assert ('WHERE (("orders"."amount" > 5 OR "orders"."quantity" = 1) AND NOT "orders"."customer_id" IS NULL) '
             'AND "orders"."status" IN (') in p.sql
+
+
+def test_total_mode_caps_rows_per_person_across_keys_without_the_l0_factor(demo_catalog):
+    sql = "SELECT status, COUNT(*) AS n, SUM(amount) AS s FROM sales.orders GROUP BY status"
+    groups = plan(sql, demo_catalog, policy=BoundsPolicy(contribution="groups", noise="laplace"))
+    auto = plan(sql, demo_catalog, policy=BoundsPolicy(noise="laplace"))
+    assert (groups.total, auto.total) == (None, 10)
+    # m = linf = 10 rows per person in total: L1 = 10 and 10 x 500, not l0 x linf (x 500)
+    assert [m.sensitivity for m in auto.charge.mechanisms] == ["L1=10", "L1=5000.0"]
+    assert [m.sensitivity for m in groups.charge.mechanisms] == ["L1=40", "L1=20000.0"]
+    assert [m.epsilon for m in auto.charge.mechanisms] == [m.epsilon for m in groups.charge.mechanisms]
+    assert auto.charge.mechanisms[1].scale * 3.9 < groups.charge.mechanisms[1].scale
+    # the cap is a running sum of the person's rows over its keys in the l0 stage's salted order (a window
+    # over (unit, key) rows, not every row); then l0 and the per-key clip still apply
+    assert "SUM(pgdp_n) OVER (PARTITION BY pgdp_unit ORDER BY pgdp_h" in auto.sql
+    assert "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING" in auto.sql and "pgdp_before < 10" in auto.sql
+    assert "pgdp_gn <= 4" in auto.sql and "pgdp_rn" not in auto.sql and "random" not in auto.sql.lower()
+    assert "contribution bound: 10 rows per person in total (auto: total/groups half-width ratio 0.25)" \
+        in auto.notes[-1]
+    # gaussian: L2 of a total cap of m <= linf rows is m (x bound), not sqrt(l0) x linf
+    gau = plan(sql, demo_catalog, policy=BoundsPolicy(noise="gaussian", contribution="total"))
+    assert [m.sensitivity for m in gau.charge.mechanisms] == ["L2=10.0", "L2=5000.0"]
+    # a cap above linf: each key still moves by at most linf rows, so L2 = sqrt(linf x min(m, l0 x linf))
+    big = plan(sql, demo_catalog, policy=BoundsPolicy(noise="gaussian", contribution="total", total_rows=30))
+    assert big.charge.mechanisms[0].sensitivity == f"L2={(10 * 30) ** 0.5}"
+
+
+def test_total_mode_is_chosen_only_where_it_narrows_the_plan(demo_catalog):
+    # one group per person, or quantiles (bounded per key): the groups mode, no total cap
+    for sql in ("SELECT COUNT(*) FROM sales.orders",
+                "SELECT status, MEDIAN(amount) FROM sales.orders GROUP BY status"):
+        assert plan(sql, demo_catalog).total is None
+    # selection pays for min(l0, m) keys per person: with m >= l0 the thresholds tie and the
+    # distinct-person count is no narrower, so the groups mode stays
+    sel = plan("SELECT campaign, COUNT(DISTINCT customer_id) FROM marketing.campaign_events GROUP BY campaign",
+               demo_catalog)
+    assert sel.total is None and "contribution bound: 4 groups x 10 rows" in sel.notes[-1]
+    # m < l0 caps the keys per person too: a lower selection threshold
+    few = plan("SELECT campaign, COUNT(*) FROM marketing.campaign_events GROUP BY campaign", demo_catalog,
+               policy=BoundsPolicy(l0=8, total_rows=2, noise="laplace"))
+    grp = plan("SELECT campaign, COUNT(*) FROM marketing.campaign_events GROUP BY campaign", demo_catalog,
+               policy=BoundsPolicy(l0=8, noise="laplace", contribution="groups"))
+    assert few.total == 2 and few.charge.mechanisms[0].sensitivity == "l0=2, l1=2, linf=1"
+    assert few.charge.mechanisms[0].threshold < grp.charge.mechanisms[0].threshold

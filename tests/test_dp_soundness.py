@@ -33,15 +33,19 @@ def with_amount_bounds(catalog, lower, upper):
 @settings(max_examples=25, deadline=None)
 @given(l0=st.integers(1, 12), linf=st.integers(1, 40), lower=st.integers(-500, 0), upper=st.integers(1, 5000),
        eps=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("5"), places=3),
-       per_row=st.booleans())
-def test_sensitivity_and_charge_follow_the_declared_bounds(demo_catalog, l0, linf, lower, upper, eps, per_row):
+       per_row=st.booleans(), contribution=st.sampled_from(["auto", "groups", "total"]))
+def test_sensitivity_and_charge_follow_the_declared_bounds(demo_catalog, l0, linf, lower, upper, eps, per_row,
+                                                           contribution):
     catalog = with_amount_bounds(demo_catalog, Decimal(lower), Decimal(upper))
-    policy = BoundsPolicy(l0=l0, linf=linf, sum_mode="per_row" if per_row else "per_unit")
+    policy = BoundsPolicy(l0=l0, linf=linf, sum_mode="per_row" if per_row else "per_unit", contribution=contribution)
     plan = plan_query(qualified("SELECT status, COUNT(*), SUM(amount) FROM sales.orders GROUP BY status", catalog),
                       catalog, eps, "0", dialect="duckdb", policy=policy, salt="h")
     count, total = plan.mechanisms
-    assert count.d_in == l0 * linf
-    assert total.d_in == pytest.approx(l0 * linf * max(abs(lower), abs(upper)))
+    # groups: l0 groups x linf rows; total (m = linf rows per person over all groups): no l0 factor
+    rows = l0 * linf if plan.total is None else linf
+    assert plan.total == {"groups": None, "total": linf}.get(contribution, None if l0 == 1 else linf)
+    assert count.d_in == rows
+    assert total.d_in == pytest.approx(rows * max(abs(lower), abs(upper)))
     for spec in plan.mechanisms:
         spent = vector_measurement("laplace", spec.integer, spec.record.scale).map(spec.d_in)
         assert Decimal(repr(spent)) == spec.record.epsilon
@@ -49,7 +53,12 @@ def test_sensitivity_and_charge_follow_the_declared_bounds(demo_catalog, l0, lin
     assert plan.charge.epsilon <= eps and plan.charge.delta == 0
     # the SQL enforces what the sensitivity assumes
     assert f"pgdp_gn <= {l0}" in plan.sql
-    assert f"WHEN pgdp_m0 > {linf} THEN {linf}" in plan.sql
+    if plan.total is not None:
+        assert "SUM(pgdp_n) OVER (PARTITION BY pgdp_unit ORDER BY pgdp_h" in plan.sql
+        assert f"pgdp_before < {linf}" in plan.sql
+    assert f"> {linf} THEN {linf}" in plan.sql  # the per-key clip of the count
+    if plan.total is None:
+        assert f"WHEN pgdp_m0 > {linf} THEN {linf}" in plan.sql
 
 
 def neighbours(path, tmp_path):

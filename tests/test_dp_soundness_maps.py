@@ -2,7 +2,7 @@
 
 Two independent checks per path (COUNT(*), COUNT(col), COUNT(DISTINCT unit), SUM per_unit/per_row,
 AVG, quantiles, partition selection, the one-row and one-group-per-person shortcuts, Laplace and
-Gaussian noise), for any declared bounds and budget hypothesis draws:
+Gaussian noise, the groups and the total contribution modes), for any declared bounds and budget hypothesis draws:
 
 1. The arithmetic: the test derives the sensitivity from the declared bounds on its own, rebuilds
    each OpenDP measurement from the plan's recorded scale with OpenDP's constructors directly (not
@@ -83,11 +83,22 @@ def with_amount_bounds(catalog, lower, upper):
     return catalog.model_copy(update={"domains": tuple(domains)})
 
 
-def expected_d_in(kind: str, l0: int, linf: int, bound: float, gaussian: bool) -> float:
-    """Sensitivity of a released column from the declared bounds alone (add/remove one person)."""
-    groups = math.sqrt(l0) if gaussian else l0
-    return {"rows": groups * linf, "nonnull": groups * linf, "units": groups,
-            "sum": groups * linf * bound, "wsum": groups * linf * bound}[kind]
+def expected_d_in(kind: str, l0: int, linf: int, bound: float, gaussian: bool, total: int | None = None) -> float:
+    """Sensitivity of a released column from the declared bounds alone (add/remove one person).
+
+    Groups mode: l0 keys x linf rows (sqrt(l0) keys in L2). Total mode (at most m = ``total`` rows per
+    person over all keys, then still l0 keys and linf rows per key): g = min(l0, m) keys, S = min(m,
+    g * linf) rows in all, c = min(linf, m) per key; L1 = S, L2 = sqrt(sum of squares) <= sqrt(min(c*S, g*c*c)).
+    """
+    if total is None:
+        groups = math.sqrt(l0) if gaussian else l0
+        return {"rows": groups * linf, "nonnull": groups * linf, "units": groups,
+                "sum": groups * linf * bound, "wsum": groups * linf * bound}[kind]
+    g, rows, c = min(l0, total), min(total, l0 * linf), min(linf, total)
+    if kind == "units":
+        return math.sqrt(g) if gaussian else g
+    moved = math.sqrt(min(c * rows, g * c * c)) if gaussian else rows
+    return moved * (1.0 if kind in ("rows", "nonnull") else bound)
 
 
 def dec(x: float) -> Decimal:
@@ -115,14 +126,16 @@ budgets = st.tuples(st.decimals(min_value=Decimal("0.05"), max_value=Decimal("4"
 @given(path=st.sampled_from(sorted(PATHS)), l0=st.integers(1, 8), linf=st.integers(1, 60),
        lower=st.integers(-300, 0), upper=st.integers(1, 5000), budget=budgets,
        noise=st.sampled_from(["laplace", "gaussian", "auto"]), per_row=st.booleans(),
-       selection_weight=st.sampled_from([0.5, 1.0, 2.0]))
+       selection_weight=st.sampled_from([0.5, 1.0, 2.0]),
+       contribution=st.sampled_from(["auto", "groups", "total"]), total_rows=st.one_of(st.none(), st.integers(1, 90)))
 def test_every_mechanism_charges_what_opendp_maps_say(demo_catalog, path, l0, linf, lower, upper, budget, noise,
-                                                      per_row, selection_weight):
+                                                      per_row, selection_weight, contribution, total_rows):
     spec = PATHS[path]
     eps, delta = budget
     catalog = with_amount_bounds(demo_catalog, Decimal(lower), Decimal(upper))
     policy = BoundsPolicy(l0=l0, linf=linf, noise=noise, sum_mode="per_row" if per_row else "per_unit",
-                          selection_weight=selection_weight, quantile_candidates=16)
+                          selection_weight=selection_weight, quantile_candidates=16, contribution=contribution,
+                          total_rows=total_rows)
     if noise != "laplace" and path in ("median", "quantile_public"):
         policy = policy.with_overrides(noise="laplace")  # quantiles are planned under pure DP below
         noise = "laplace"
@@ -133,6 +146,15 @@ def test_every_mechanism_charges_what_opendp_maps_say(demo_catalog, path, l0, li
     linf_eff = 1 if spec.one_row else linf
     assert (plan.l0, plan.linf) == (l0_eff, linf_eff)
     bound = float(max(abs(lower), abs(upper)))
+    # the total mode applies only where a person can reach several keys and nothing is bounded per key
+    eligible = not spec.l0_is_one and path != "quantile_public"
+    if contribution == "groups" or not eligible:
+        assert plan.total is None
+    elif contribution == "total":
+        assert plan.total == (total_rows or linf)
+    assert plan.total in (None, total_rows or linf)
+    total = plan.total
+    g_eff = l0_eff if total is None else min(l0_eff, total)  # keys one person can reach
 
     rho_total = 0.0
     eps_gauss = Decimal(0)
@@ -141,12 +163,12 @@ def test_every_mechanism_charges_what_opendp_maps_say(demo_catalog, path, l0, li
         rec = mech.record
         if rec.name == "gaussian_threshold":
             assert spec.selection and plan.selection == i and gaussian
-            assert mech.d_in == (l0_eff, l0_eff, 1)  # OpenDP's map takes L2 = min(l1, sqrt(l0) * linf)
+            assert mech.d_in == (g_eff, g_eff, 1)  # OpenDP's map takes L2 = min(l1, sqrt(l0) * linf)
             meas = dp.m.make_gaussian_threshold(dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=dp.i64)),
                                                 dp.l02inf_distance(dp.absolute_distance(T=dp.i64)),
                                                 scale=rec.scale, threshold=rec.threshold)
-            rho, d = meas.map((l0_eff, l0_eff, 1))
-            assert rho == pytest.approx(l0_eff / (2 * rec.scale**2), rel=1e-9)  # sqrt(l0), not l0, in L2
+            rho, d = meas.map((g_eff, g_eff, 1))
+            assert rho == pytest.approx(g_eff / (2 * rec.scale**2), rel=1e-9)  # sqrt(l0), not l0, in L2
             assert rec.rho == dec(rho) and rec.delta >= dec(d)
             rho_total += rho
             eps_gauss += rec.epsilon
@@ -154,11 +176,11 @@ def test_every_mechanism_charges_what_opendp_maps_say(demo_catalog, path, l0, li
             continue
         if rec.name == "laplace_threshold":
             assert spec.selection and plan.selection == i
-            assert mech.d_in == (l0_eff, l0_eff, 1)  # each person is in at most l0 keys, once each
+            assert mech.d_in == (g_eff, g_eff, 1)  # each person is in at most l0 keys, once each
             meas = dp.m.make_laplace_threshold(dp.map_domain(dp.atom_domain(T=str), dp.atom_domain(T=dp.i64)),
                                                dp.l01inf_distance(dp.absolute_distance(T=dp.i64)),
                                                scale=rec.scale, threshold=rec.threshold)
-            e, d = meas.map((l0_eff, l0_eff, 1))
+            e, d = meas.map((g_eff, g_eff, 1))
             assert (rec.epsilon, rec.delta) == (dec(e), dec(d))
             continue
         users = [m for m in plan.measures if m.mechanism == i]
@@ -173,8 +195,11 @@ def test_every_mechanism_charges_what_opendp_maps_say(demo_catalog, path, l0, li
             assert mech.d_in == linf_eff
             assert rec.epsilon == dec(float(meas.map(linf_eff)) * l0_eff)  # per key, composed over l0 keys
             continue
-        want = expected_d_in(m.kind, l0_eff, linf_eff, bound, gaussian)
+        want = expected_d_in(m.kind, l0_eff, linf_eff, bound, gaussian, total)
         assert float(mech.d_in) == pytest.approx(want, rel=1e-12)
+        if total is not None and total <= linf_eff and m.kind != "units":
+            # a cap of m <= linf rows in all: m x bound in L1 and L2 alike, no l0 factor
+            assert float(mech.d_in) == pytest.approx(total * (1.0 if m.kind in ("rows", "nonnull") else bound))
         spent = vector_map(mech.integer, gaussian, rec.scale, mech.d_in)
         if gaussian:
             assert rec.rho == dec(spent)
@@ -238,16 +263,18 @@ def released_columns(plan, rows):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from(sorted(PATHS)), l0=st.integers(1, 3), linf=st.integers(1, 4), orders=order_rows,
        noise=st.sampled_from(["laplace", "gaussian", "auto"]), per_row=st.booleans(),
-       salt=st.text("abc", max_size=3))
+       salt=st.text("abc", max_size=3), contribution=st.sampled_from(["auto", "groups", "total"]),
+       total_rows=st.one_of(st.none(), st.integers(1, 6)))
 def test_bounded_sql_moves_each_column_by_at_most_its_sensitivity(demo_catalog, path, l0, linf, orders, noise,
-                                                                    per_row, salt):
+                                                                    per_row, salt, contribution, total_rows):
     spec = PATHS[path]
     if noise != "laplace" and path in ("median", "quantile_public"):
         noise = "laplace"
     policy = BoundsPolicy(l0=l0, linf=linf, noise=noise, sum_mode="per_row" if per_row else "per_unit",
-                          quantile_candidates=8)
+                          quantile_candidates=8, contribution=contribution, total_rows=total_rows)
     plan = plan_query(qualified(spec.sql, demo_catalog), demo_catalog, "1", "1e-6", dialect="duckdb", policy=policy,
                       salt=salt)
+    groups = plan.l0 if plan.total is None else min(plan.l0, plan.total)
     con = duckdb.connect()
     try:
         load(con, orders, None)
@@ -274,8 +301,10 @@ def test_bounded_sql_moves_each_column_by_at_most_its_sensitivity(demo_catalog, 
                     name = "units" if m.kind == "units" else m.column
                 a, b = full[name], less[name]
                 diffs = [abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in a.keys() | b.keys()]
+                if plan.total is not None and m.kind in ("rows", "nonnull"):
+                    assert sum(diffs) <= plan.total  # the total cap: m rows per person over all keys
                 if mech.record.name in ("laplace_threshold", "gaussian_threshold"):
-                    assert max(diffs, default=0) <= 1 and sum(d > 0 for d in diffs) <= plan.l0
+                    assert max(diffs, default=0) <= 1 and sum(d > 0 for d in diffs) <= groups
                 elif plan.noise == "gaussian":
                     assert math.sqrt(sum(d * d for d in diffs)) <= float(mech.d_in) * (1 + 1e-9)
                 else:
@@ -283,7 +312,7 @@ def test_bounded_sql_moves_each_column_by_at_most_its_sensitivity(demo_catalog, 
             if plan.selection is not None:
                 a, b = full["units"], less["units"]
                 diffs = [abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in a.keys() | b.keys()]
-                assert max(diffs, default=0) <= 1 and sum(d > 0 for d in diffs) <= plan.l0
+                assert max(diffs, default=0) <= 1 and sum(d > 0 for d in diffs) <= groups
     finally:
         con.close()
 

@@ -2,10 +2,10 @@
 
 D and D' differ by one person X, built as a *worst case*: X has more rows than linf, in more groups
 than l0, with values beyond the declared bounds, so the bounded query's outputs differ by exactly
-the sensitivity the plan charges for. The real path runs: the plan's bounded SQL in DuckDB on D
-and on D', then ``release`` adds OpenDP noise. ``release`` is fed each result fanned out to N
-independent copies (one extra public key ``rep`` with N values), so one vectorized call draws N
-samples with the plan's own mechanisms and scales.
+the sensitivity the plan charges for (groups and total contribution modes). The real path runs: the
+plan's bounded SQL in DuckDB on D and on D', then ``release`` adds OpenDP noise. ``release`` is fed
+each result fanned out to N independent copies (one extra public key ``rep`` with N values), so one
+vectorized call draws N samples with the plan's own mechanisms and scales.
 
 The statistical test: pure epsilon-DP bounds P_D[E] / P_D'[E] by e^epsilon for *every* event E.
 Events are E_t = {L(x) >= t} and {L(x) <= t}, with L(x) = sum_i (|x_i - b_i| - |x_i - a_i|) / scale
@@ -139,9 +139,17 @@ CASES = {
     # (sql, eps, policy): COUNT and SUM, without keys and over public keys (X in 5 groups, l0 = 2)
     "count": ("SELECT COUNT(*) FROM sales.orders", 1.0, {"linf": 5}),
     "sum": ("SELECT SUM(amount) FROM sales.orders", 1.0, {"linf": 5}),
-    "count_by_status": ("SELECT status, COUNT(*) FROM sales.orders GROUP BY status", 1.0, {"l0": 2, "linf": 3}),
+    "count_by_status": ("SELECT status, COUNT(*) FROM sales.orders GROUP BY status", 1.0,
+                        {"l0": 2, "linf": 3, "contribution": "groups"}),
     "sum_by_status_per_row": ("SELECT status, SUM(amount) FROM sales.orders GROUP BY status", 0.7,
-                              {"l0": 2, "linf": 3, "sum_mode": "per_row"}),
+                              {"l0": 2, "linf": 3, "sum_mode": "per_row", "contribution": "groups"}),
+    # the total mode (chosen by auto here): X keeps m = linf = 3 of its 60 rows over all statuses, so
+    # X moves the vector by 3 rows (x 500) in L1 — not l0 x linf; l0 = 4 >= m keeps the pair worst-case
+    # (the WHERE drops X's one order of 50, which the cap could keep instead of one at 900)
+    "count_by_status_total": ("SELECT status, COUNT(*) FROM sales.orders GROUP BY status", 1.0,
+                              {"l0": 4, "linf": 3}),
+    "sum_by_status_total": ("SELECT status, SUM(amount) FROM sales.orders WHERE order_date < DATE '2030-01-01' "
+                            "GROUP BY status", 0.7, {"l0": 4, "linf": 3}),
 }
 
 
@@ -149,6 +157,7 @@ CASES = {
 def test_neighbouring_outputs_stay_within_e_to_the_epsilon(demo_catalog, case):
     sql, eps, policy = CASES[case]
     plan = plan_for(sql, demo_catalog, eps, **policy)
+    assert plan.total == (3 if case.endswith("_total") else None)
     d_rows, dp_rows = bounded_outputs(plan)
     a, b = exact(plan, d_rows), exact(plan, dp_rows)
     # the pair is a worst case: X moves the exact output by the full sensitivity that was charged
@@ -158,7 +167,7 @@ def test_neighbouring_outputs_stay_within_e_to_the_epsilon(demo_catalog, case):
     assert est >= 0.75 * eps, f"the tail events should reach ~epsilon on a worst-case pair, saw {est:.3f}"
 
 
-@pytest.mark.parametrize("case", ["count", "sum_by_status_per_row"])
+@pytest.mark.parametrize("case", ["count", "sum_by_status_per_row", "sum_by_status_total"])
 def test_the_check_catches_a_halved_noise_scale(demo_catalog, case):
     sql, eps, policy = CASES[case]
     plan = plan_for(sql, demo_catalog, eps, **policy)

@@ -5,7 +5,7 @@ Stages (CTEs appended after the analyst's own)::
     pgdp_src   the analyst's FROM/JOIN/WHERE, projecting unit, keys and aggregated values
     pgdp_rows  (only for per-row SUM and quantiles) at most linf rows per (unit, key)
     pgdp_ug    one row per (unit, key): row counts, sums of clamped values, quantile tallies
-    pgdp_l0    at most l0 keys per unit
+    pgdp_l0    at most l0 keys per unit; in the total mode also the unit's rows in its earlier keys
     final      per key: each (unit, key) contribution clipped (counts to linf, sums to
                linf * bounds), added up; plus the number of distinct units
 
@@ -17,6 +17,15 @@ repeatable and cacheable), and equal rows are interchangeable, so hash ties cann
 ``random()`` has none of these properties: engines evaluate it differently, it cannot be seeded
 portably, and a re-run would pick different rows. The per-query salt keeps the analyst from
 steering which rows survive.
+
+The total mode caps each person's rows across all keys at ``total`` = m: the person's keys, in the
+same salted order as the l0 stage, are given their rows until m are spent (``kept`` = min(n, m -
+rows in earlier keys); keys with nothing left are dropped), and each (unit, key) contribution is
+scaled by kept / n (counts floored), i.e. the per-unit mean times the rows kept — aggregate-then-clip,
+as ``sum_mode: per_unit`` does per key. One person then moves the whole per-key vector by at most m
+rows (L1 = m x bound, no l0 factor) in at most m keys; the l0 stage and the per-key clip to linf
+still apply, so every groups-mode bound holds too. This is a window over (unit, key) rows, not over
+every row: a row window partitioned by unit alone cost 2-4x the query time on 1M orders.
 
 Tables with ``one_row_per_unit`` (and no joins) skip every stage but ``pgdp_src``: each person is one
 row in one group, so l0 = linf = 1.
@@ -87,6 +96,7 @@ class Bounding:
     per_row: bool
     sum_mode: str
     salt: str
+    total: int | None = None
 
 
 def _source(select: exp.Select, b: Bounding) -> exp.Select:
@@ -142,16 +152,34 @@ def _per_group_columns(b: Bounding) -> list[exp.Expr]:
     return cols
 
 
+def _kept(b: Bounding) -> exp.Expression:
+    """Total mode: the rows of this (unit, key) still within the unit's m, given its earlier keys."""
+    left = exp.Sub(this=exp.Literal.number(b.total or 0), expression=_col(f"{PREFIX}before"))
+    return exp.Case(ifs=[exp.If(this=exp.LTE(this=_col(f"{PREFIX}n"), expression=left.copy()),
+                                true=_col(f"{PREFIX}n"))], default=left)
+
+
+def _share(b: Bounding, m: MeasureSpec) -> exp.Expression:
+    """A (unit, key) contribution before clipping; in the total mode scaled to the rows kept."""
+    if b.total is None:
+        return _col(m.column)
+    if m.kind == "rows":
+        return _kept(b)
+    scaled = exp.Div(this=exp.Mul(this=exp.cast(_col(m.column), "DOUBLE"), expression=_kept(b)),
+                     expression=_col(f"{PREFIX}n"))
+    return exp.Floor(this=scaled) if m.kind == "nonnull" else scaled
+
+
 def _clipped_sums(b: Bounding) -> list[exp.Expr]:
     """Final stage: clip each (unit, key) contribution, then add them up per key."""
     out: list[exp.Expr] = []
     for m in b.measures:
         if m.kind in ("rows", "nonnull"):
-            out.append(exp.alias_(exp.Sum(this=clamp(_col(m.column), 0, b.linf)), m.column))
+            out.append(exp.alias_(exp.Sum(this=clamp(_share(b, m), 0, b.linf)), m.column))
         elif m.kind in ("sum", "wsum"):
             assert m.bounds is not None
             lo, hi = m.bounds
-            out.append(exp.alias_(exp.Sum(this=clamp(_col(m.column), b.linf * min(lo, 0.0), b.linf * max(hi, 0.0))),
+            out.append(exp.alias_(exp.Sum(this=clamp(_share(b, m), b.linf * min(lo, 0.0), b.linf * max(hi, 0.0))),
                                   m.column))
         elif m.kind == "quantile":
             out += [exp.alias_(exp.Sum(this=_col(c)), c) for c in measure_columns([m])]
@@ -189,7 +217,8 @@ def build_sql(select: exp.Select, b: Bounding) -> exp.Select:
                             order=exp.Order(expressions=[exp.Ordered(this=order)]))
             ctes.append((f"{PREFIX}rows", exp.select(exp.Star(), exp.alias_(rn, f"{PREFIX}rn")).from_(stage_from)))
             stage_from = f"{PREFIX}rows"
-        ug = exp.select(*[g.copy() for g in grouping], *_per_group_columns(b),
+        extra: list[exp.Expr] = [exp.alias_(exp.Count(this=exp.Star()), f"{PREFIX}n")] if b.total is not None else []
+        ug = exp.select(*[g.copy() for g in grouping], *_per_group_columns(b), *extra,
                         exp.alias_(row_hash(b.salt, grouping), f"{PREFIX}h")).from_(stage_from)
         if b.per_row:
             ug = ug.where(exp.LTE(this=_col(f"{PREFIX}rn"), expression=exp.Literal.number(b.linf)))
@@ -199,12 +228,25 @@ def build_sql(select: exp.Select, b: Bounding) -> exp.Select:
         if b.limit_groups:
             gn = exp.Window(this=exp.RowNumber(), partition_by=[_col(f"{PREFIX}unit")],
                             order=exp.Order(expressions=[exp.Ordered(this=_col(f"{PREFIX}h"))]))
-            ctes.append((f"{PREFIX}l0", exp.select(exp.Star(), exp.alias_(gn, f"{PREFIX}gn")).from_(final_from)))
+            cols: list[exp.Expr] = [exp.Star(), exp.alias_(gn, f"{PREFIX}gn")]
+            if b.total is not None:
+                # rows of the unit's earlier keys, in the same order (0 for its first key)
+                before = exp.Window(this=exp.Sum(this=_col(f"{PREFIX}n")), partition_by=[_col(f"{PREFIX}unit")],
+                                    # (h is never NULL; NULLS FIRST is BigQuery's default, so it stays writable there)
+                                    order=exp.Order(expressions=[exp.Ordered(this=_col(f"{PREFIX}h"),
+                                                                             nulls_first=True)]),
+                                    spec=exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING",
+                                                        end=exp.Literal.number(1), end_side="PRECEDING"))
+                cols.append(exp.alias_(exp.Coalesce(this=before, expressions=[exp.Literal.number(0)]),
+                                       f"{PREFIX}before"))
+            ctes.append((f"{PREFIX}l0", exp.select(*cols).from_(final_from)))
             final_from = f"{PREFIX}l0"
         final = exp.select(*[k.copy() for k in key_cols], *_clipped_sums(b),
                            exp.alias_(exp.Count(this=exp.Star()), f"{PREFIX}units")).from_(final_from)
         if b.limit_groups:
             final = final.where(exp.LTE(this=_col(f"{PREFIX}gn"), expression=exp.Literal.number(b.l0)))
+        if b.total is not None:
+            final = final.where(exp.LT(this=_col(f"{PREFIX}before"), expression=exp.Literal.number(b.total)))
     if b.keys:
         final = final.group_by(*[k.copy() for k in key_cols])
     original = select.args.get("with_")

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SumMode = Literal["per_unit", "per_row"]
 Noise = Literal["auto", "laplace", "gaussian"]
+Contribution = Literal["auto", "groups", "total"]
 
 
 class BoundsPolicy(BaseModel):
@@ -35,6 +36,13 @@ class BoundsPolicy(BaseModel):
     noise: Noise = Field(default="auto", description="laplace: pure ε-DP (L1 sensitivities); gaussian: zCDP converted "
                          "to (ε, δ) (L2: grows with sqrt(l0)); auto: per query, the family with the lower selection "
                          "threshold, else the narrower intervals (laplace when δ = 0)")
+    contribution: Contribution = Field(
+        default="auto", description="groups: at most l0 groups x linf rows per group per unit; total: also at most "
+        "total_rows rows per unit across all groups (L1 = total_rows x bound, no l0 factor; groups per unit "
+        "min(l0, total_rows)); auto: per query, the one with the lower selection threshold, else the narrower "
+        "intervals (read from the plan, never the data)")
+    total_rows: int | None = Field(default=None, ge=1, le=100000, description="rows per unit across all groups in "
+                                   "the total mode; unset: linf")
     selection_weight: float = Field(default=1.0, gt=0, description="share of ε for partition selection, "
                                     "relative to weight 1 per released aggregate")
     quantile_candidates: int = Field(default=48, ge=3, le=512, description="candidates per quantile")

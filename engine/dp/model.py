@@ -113,6 +113,7 @@ class DpPlan:
     charge: Charge
     l0: int
     linf: int
+    total: int | None
     salt: str
     alpha: float
     swamp_share: float

@@ -173,9 +173,14 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
     per_row = not one_row and any(m.kind == "quantile" or (m.kind == "sum" and policy.sum_mode == "per_row")
                                   for m in measures)
     measures = [_with_candidates(m, policy) for m in measures]
+    # the total mode (m rows per person across all keys) only helps when a person can reach several
+    # keys; quantile tallies are bounded per key, so they keep the groups mode
+    # (limit_groups is set whenever the total mode is possible: it needs the l0 stage's window)
+    total_cap = None if single_group or any(m.kind == "quantile" for m in measures) else \
+        (policy.total_rows or policy.linf)
 
-    cal, family_note = choose(measures, has_selection=has_selection, l0=l0, linf=linf, eps=eps, dlt=dlt,
-                              policy=policy)
+    cal, family_note, total = choose(measures, has_selection=has_selection, l0=l0, linf=linf, eps=eps, dlt=dlt,
+                                     policy=policy, total=total_cap)
     specs, final_measures, selection, charge = list(cal.specs), list(cal.measures), cal.selection, cal.charge
 
     values: list[exp.Expression] = []
@@ -188,7 +193,7 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
                         domains=tuple(k.domain for k in shape.keys), values=tuple(values),
                         measures=tuple(final_measures), value_index=value_index, l0=l0, linf=linf, one_row=one_row,
                         limit_groups=not single_group,
-                        per_row=per_row, sum_mode=policy.sum_mode, salt=salt)
+                        per_row=per_row and total is None, sum_mode=policy.sum_mode, salt=salt, total=total)
     try:
         sql = build_sql(tree, bounding).sql(dialect=dialect, unsupported_level=ErrorLevel.RAISE)
     except SqlglotError as exc:
@@ -209,7 +214,7 @@ def plan_query(tree: exp.Expression, catalog: Catalog, epsilon: Decimal | str | 
         keys=tuple(KeySpec(name=k.name, sql=k.sql, domain=k.domain) for k in shape.keys),
         measures=tuple(final_measures), aggregates=tuple(aggs),
         outputs=tuple(OutputColumn(name=n, kind=kind, index=i) for n, kind, i in shape.outputs),  # type: ignore[arg-type]
-        mechanisms=tuple(specs), selection=selection, charge=charge, l0=l0, linf=linf, salt=salt,
+        mechanisms=tuple(specs), selection=selection, charge=charge, l0=l0, linf=linf, total=total, salt=salt,
         alpha=policy.alpha, swamp_share=policy.swamp_share, noise=cal.family, having=shape.having,
         order=shape.order, limit=shape.limit, offset=shape.offset, normalized_sql=normalized_sql(tree),
         notes=tuple(notes))

@@ -94,7 +94,8 @@ def drop_database(db: str) -> None:
 
 # ---- a raw protocol client ----------------------------------------------------------------------
 
-def _msg(kind: bytes, body: bytes) -> bytes:
+def frame(kind: bytes, body: bytes) -> bytes:
+    """One protocol message: its type byte, its length, its body."""
     return kind + struct.pack("!i", len(body) + 4) + body
 
 
@@ -126,10 +127,10 @@ def raw_login(port: int, db: str, user: str = "ana", password: str = "ana") -> s
             code = struct.unpack("!i", data[:4])[0]
             if code == 10:
                 first = client.get_client_first().encode()
-                sock.sendall(_msg(b"p", b"SCRAM-SHA-256\0" + struct.pack("!i", len(first)) + first))
+                sock.sendall(frame(b"p", b"SCRAM-SHA-256\0" + struct.pack("!i", len(first)) + first))
             elif code == 11:
                 client.set_server_first(data[4:].decode())
-                sock.sendall(_msg(b"p", client.get_client_final().encode()))
+                sock.sendall(frame(b"p", client.get_client_final().encode()))
             elif code == 12:
                 client.set_server_final(data[4:].decode())
         elif kind == b"E":
@@ -139,7 +140,12 @@ def raw_login(port: int, db: str, user: str = "ana", password: str = "ana") -> s
 
 
 def query(sock: socket.socket, sql: str) -> list[tuple[bytes, bytes]]:
-    sock.sendall(_msg(b"Q", sql.encode() + b"\0"))
+    sock.sendall(frame(b"Q", sql.encode() + b"\0"))
+    return read_until_ready(sock)
+
+
+def read_until_ready(sock: socket.socket) -> list[tuple[bytes, bytes]]:
+    """Every message up to and including the next ReadyForQuery."""
     out = []
     while True:
         kind, data = read_message(sock)

@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import struct
 import subprocess
 
 import pytest
-from pgwire_support import drop_database, query, raw_login, read_message, require_binary, start_proxy
+from pgwire_support import (
+    drop_database,
+    frame,
+    query,
+    raw_login,
+    read_until_ready,
+    require_binary,
+    start_proxy,
+)
 
 pytestmark = pytest.mark.service
 
@@ -34,23 +41,10 @@ def proxy(demo_catalog):  # type: ignore[no-untyped-def]
     drop_database(db)
 
 
-def _msg(kind: bytes, body: bytes) -> bytes:
-    return kind + struct.pack("!i", len(body) + 4) + body
-
-
 def _extended(sql: str) -> bytes:
     """Parse/Bind/Execute of the unnamed statement and portal, no parameters, text results."""
-    return (_msg(b"P", b"\x00" + sql.encode() + b"\x00\x00\x00") + _msg(b"B", b"\x00\x00" + b"\x00\x00" * 3)
-            + _msg(b"E", b"\x00" + b"\x00" * 4))
-
-
-def _until_ready(sock) -> list[tuple[bytes, bytes]]:  # type: ignore[no-untyped-def]
-    out = []
-    while True:
-        kind, body = read_message(sock)
-        out.append((kind, body))
-        if kind == b"Z":
-            return out
+    return (frame(b"P", b"\x00" + sql.encode() + b"\x00\x00\x00") + frame(b"B", b"\x00\x00" + b"\x00\x00" * 3)
+            + frame(b"E", b"\x00" + b"\x00" * 4))
 
 
 def _errors(msgs: list[tuple[bytes, bytes]]) -> list[str]:
@@ -174,19 +168,19 @@ def test_raw_simple_and_extended_protocol_status(proxy):
     assert query(s, "BEGIN")[-1] == (b"Z", b"T")
     out = query(s, DENIED_SQL)
     assert _errors(out) == ["42501"] and out[-1] == (b"Z", b"E")
-    s.sendall(_extended("SELECT 1") + _msg(b"S", b""))
-    out = _until_ready(s)
+    s.sendall(_extended("SELECT 1") + frame(b"S", b""))
+    out = read_until_ready(s)
     assert _errors(out) == ["25P02"] and out[-1] == (b"Z", b"E")
     out = query(s, "COMMIT")
     assert _tags(out) == ["ROLLBACK"] and out[-1] == (b"Z", b"I")
 
     # Extended, inside a block: the denial fails the block; a ROLLBACK queued in the same batch ends it.
     assert query(s, "BEGIN")[-1] == (b"Z", b"T")
-    s.sendall(_extended(DENIED_SQL) + _extended("SELECT 7") + _msg(b"S", b""))
-    out = _until_ready(s)
+    s.sendall(_extended(DENIED_SQL) + _extended("SELECT 7") + frame(b"S", b""))
+    out = read_until_ready(s)
     assert _errors(out) == ["42501"] and out[-1] == (b"Z", b"E")
-    s.sendall(_extended("ROLLBACK") + _extended("SELECT 8") + _msg(b"S", b""))
-    out = _until_ready(s)
+    s.sendall(_extended("ROLLBACK") + _extended("SELECT 8") + frame(b"S", b""))
+    out = read_until_ready(s)
     assert _errors(out) == [] and _tags(out) == ["ROLLBACK", "SELECT 1"] and out[-1] == (b"Z", b"I")
     s.close()
 
@@ -195,12 +189,12 @@ def test_extended_batch_error_rolls_back_its_implicit_transaction(proxy):
     """Outside a block, Parse/Bind/Execute up to Sync is one implicit transaction: PostgreSQL rolls all of
     it back after an error, so a SET earlier in the batch does not stick; in the next batch it does."""
     s = raw_login(proxy.port, proxy.db)
-    s.sendall(_extended("SET statement_timeout = 6543") + _extended(DENIED_SQL) + _msg(b"S", b""))
-    out = _until_ready(s)
+    s.sendall(_extended("SET statement_timeout = 6543") + _extended(DENIED_SQL) + frame(b"S", b""))
+    out = read_until_ready(s)
     assert _tags(out) == ["SET"] and _errors(out) == ["42501"] and out[-1] == (b"Z", b"I")
     assert any(k == b"D" and b"\x00\x00\x00\x010" in d for k, d in query(s, "SHOW statement_timeout"))
-    s.sendall(_extended("SET statement_timeout = 6543") + _msg(b"S", b""))
-    assert _until_ready(s)[-1] == (b"Z", b"I")
+    s.sendall(_extended("SET statement_timeout = 6543") + frame(b"S", b""))
+    assert read_until_ready(s)[-1] == (b"Z", b"I")
     assert any(k == b"D" and b"6543ms" in d for k, d in query(s, "SHOW statement_timeout"))
     s.close()
 

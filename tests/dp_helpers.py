@@ -8,7 +8,7 @@ import pytest
 from sqlglot import exp, parse_one
 from sqlglot.optimizer.qualify import qualify
 
-from privgate.engine.catalog import Catalog
+from privgate.engine.catalog import Bounds, Catalog
 
 
 def schema_of(catalog: Catalog) -> dict[str, dict[str, dict[str, str]]]:
@@ -20,6 +20,19 @@ def schema_of(catalog: Catalog) -> dict[str, dict[str, dict[str, str]]]:
 
 def qualified(sql: str, catalog: Catalog, dialect: str = "duckdb") -> exp.Expression:
     return qualify(parse_one(sql, read=dialect), schema=schema_of(catalog), dialect=dialect)
+
+
+def with_amount_bounds(catalog: Catalog, lower: float, upper: float) -> Catalog:
+    """The catalog with ``orders.amount`` declared in [lower, upper] (the bound a SUM path clamps to)."""
+    domains = []
+    for d in catalog.domains:
+        tables = []
+        for t in d.tables:
+            cols = tuple(c.model_copy(update={"bounds": Bounds(lower=lower, upper=upper)})
+                         if (t.name, c.name) == ("orders", "amount") else c for c in t.columns)
+            tables.append(t.model_copy(update={"columns": cols}))
+        domains.append(d.model_copy(update={"tables": tuple(tables)}))
+    return catalog.model_copy(update={"domains": tuple(domains)})
 
 
 def renamed(catalog: Catalog, prefix: str) -> Catalog:

@@ -9,6 +9,7 @@ import socket
 import struct
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,16 @@ def start_proxy(demo_catalog) -> tuple[RunningProxy, str, str]:  # type: ignore[
     proxy = RunningProxy(upstream)
     proxy.db = db
     return proxy, db, upstream
+
+
+def serve_demo(demo_catalog) -> Iterator[RunningProxy]:  # type: ignore[no-untyped-def]
+    """The body of a module's ``proxy`` fixture: a proxy over a fresh demo database, its upstream URL as
+    ``proxy.upstream``; stopped and the database dropped afterwards."""
+    p, db, upstream = start_proxy(demo_catalog)
+    p.upstream = upstream  # type: ignore[attr-defined]
+    yield p
+    p.stop()
+    drop_database(db)
 
 
 def drop_database(db: str) -> None:

@@ -9,25 +9,12 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from dp_helpers import qualified
+from dp_helpers import qualified, with_amount_bounds
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privgate.engine.catalog import Bounds
 from privgate.engine.dp import BoundsPolicy, plan_query
 from privgate.engine.dp.mechanisms import vector_measurement
-
-
-def with_amount_bounds(catalog, lower, upper):
-    domains = []
-    for d in catalog.domains:
-        tables = []
-        for t in d.tables:
-            cols = tuple(c.model_copy(update={"bounds": Bounds(lower=lower, upper=upper)})
-                         if (t.name, c.name) == ("orders", "amount") else c for c in t.columns)
-            tables.append(t.model_copy(update={"columns": cols}))
-        domains.append(d.model_copy(update={"tables": tuple(tables)}))
-    return catalog.model_copy(update={"domains": tuple(domains)})
 
 
 @settings(max_examples=25, deadline=None)

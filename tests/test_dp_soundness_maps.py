@@ -24,11 +24,10 @@ from decimal import Decimal
 import duckdb
 import opendp.prelude as dp
 import pytest
-from dp_helpers import qualified
+from dp_helpers import qualified, with_amount_bounds
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from privgate.engine.catalog import Bounds
 from privgate.engine.dp import BoundsPolicy, plan_query
 from privgate.engine.dp.bounding import measure_columns
 
@@ -69,18 +68,6 @@ PATHS = {
     "one_row_selection": Path("SELECT city, COUNT(*) FROM sales.customers GROUP BY city", l0_is_one=True,
                               one_row=True, selection=True),
 }
-
-
-def with_amount_bounds(catalog, lower, upper):
-    domains = []
-    for d in catalog.domains:
-        tables = []
-        for t in d.tables:
-            cols = tuple(c.model_copy(update={"bounds": Bounds(lower=lower, upper=upper)})
-                         if (t.name, c.name) == ("orders", "amount") else c for c in t.columns)
-            tables.append(t.model_copy(update={"columns": cols}))
-        domains.append(d.model_copy(update={"tables": tuple(tables)}))
-    return catalog.model_copy(update={"domains": tuple(domains)})
 
 
 def expected_d_in(kind: str, l0: int, linf: int, bound: float, gaussian: bool, total: int | None = None) -> float:

@@ -14,7 +14,7 @@ import subprocess
 import time
 
 import pytest
-from pgwire_support import drop_database, require_binary, start_proxy
+from pgwire_support import require_binary, serve_demo
 
 pytestmark = pytest.mark.service
 
@@ -28,11 +28,7 @@ LONG_SQL = ("SELECT count(*) FROM products.products a CROSS JOIN products.produc
 
 @pytest.fixture(scope="module")
 def proxy(demo_catalog):  # type: ignore[no-untyped-def]
-    p, db, upstream = start_proxy(demo_catalog)
-    p.upstream = upstream  # type: ignore[attr-defined]
-    yield p
-    p.stop()
-    drop_database(db)
+    yield from serve_demo(demo_catalog)
 
 
 def raw_emails(proxy) -> list[str]:  # type: ignore[no-untyped-def]

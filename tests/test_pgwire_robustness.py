@@ -8,17 +8,14 @@ import struct
 import time
 
 import pytest
-from pgwire_support import drop_database, query, raw_login, read_message, start_proxy
+from pgwire_support import query, raw_login, read_message, serve_demo
 
 pytestmark = pytest.mark.service
 
 
 @pytest.fixture(scope="module")
 def proxy(demo_catalog):  # type: ignore[no-untyped-def]
-    p, db, _ = start_proxy(demo_catalog)
-    yield p
-    p.stop()
-    drop_database(db)
+    yield from serve_demo(demo_catalog)
 
 
 def still_serving(proxy) -> None:  # type: ignore[no-untyped-def]

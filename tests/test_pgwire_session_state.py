@@ -16,13 +16,12 @@ import subprocess
 
 import pytest
 from pgwire_support import (
-    drop_database,
     frame,
     query,
     raw_login,
     read_until_ready,
     require_binary,
-    start_proxy,
+    serve_demo,
 )
 
 pytestmark = pytest.mark.service
@@ -34,11 +33,7 @@ ABORTED = "current transaction is aborted"
 
 @pytest.fixture(scope="module")
 def proxy(demo_catalog):  # type: ignore[no-untyped-def]
-    p, db, upstream = start_proxy(demo_catalog)
-    p.upstream = upstream  # type: ignore[attr-defined]
-    yield p
-    p.stop()
-    drop_database(db)
+    yield from serve_demo(demo_catalog)
 
 
 def _extended(sql: str) -> bytes:

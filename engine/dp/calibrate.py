@@ -219,16 +219,9 @@ def _choose_family(measures: list[MeasureSpec], *, has_selection: bool, l0: int,
         gau = plan("gaussian")
     except (DpError, OpenDPException) as exc:  # e.g. an ε so large OpenDP's zCDP conversion overflows
         return lap, f"noise family laplace (auto: the gaussian family cannot be calibrated here: {exc})"
-    if has_selection:
-        tl, tg = lap.threshold or 0, gau.threshold or 0
-        if tl != tg:
-            best = gau if tg < tl else lap
-            return best, (f"noise family {best.family} (auto: selection threshold {min(tl, tg)} distinct persons "
-                          f"vs {max(tl, tg)} with {'laplace' if best is gau else 'gaussian'})")
-    ratio = _width_ratio(gau, lap)
-    best = gau if ratio < 1 else lap
-    return best, (f"noise family {best.family} (auto: gaussian/laplace half-width ratio {ratio:.2f}"
-                  f"{', equal thresholds' if has_selection else ''})")
+    gaussian_better, why = _compare(gau, lap, has_selection, names=("gaussian", "laplace"))
+    best = gau if gaussian_better else lap
+    return best, f"noise family {best.family} (auto: {why})"
 
 
 def _width_ratio(a: Calibration, b: Calibration) -> float:
@@ -240,7 +233,7 @@ def _width_ratio(a: Calibration, b: Calibration) -> float:
                     / max(1, len(b.measures)))
 
 
-def _compare(a: Calibration, b: Calibration, has_selection: bool) -> tuple[bool, str]:
+def _compare(a: Calibration, b: Calibration, has_selection: bool, *, names: tuple[str, str]) -> tuple[bool, str]:
     """Whether plan ``a`` serves the query better than ``b``, and the numbers that decided it.
 
     A lower selection threshold first (more keys released), else the geometric mean of the half-width
@@ -249,9 +242,10 @@ def _compare(a: Calibration, b: Calibration, has_selection: bool) -> tuple[bool,
     if has_selection:
         ta, tb = a.threshold or 0, b.threshold or 0
         if ta != tb:
-            return ta < tb, f"selection threshold {ta} vs {tb} distinct persons"
+            return ta < tb, f"selection threshold {ta} ({names[0]}) vs {tb} ({names[1]}) distinct persons"
     ratio = _width_ratio(a, b)
-    return ratio < 1, f"half-width ratio {ratio:.2f}{', equal thresholds' if has_selection else ''}"
+    return ratio < 1, (f"{names[0]}/{names[1]} half-width ratio {ratio:.2f}"
+                       f"{', equal thresholds' if has_selection else ''}")
 
 
 def choose(measures: list[MeasureSpec], *, has_selection: bool, l0: int, linf: int, eps: Decimal, dlt: Decimal,
@@ -274,9 +268,7 @@ def choose(measures: list[MeasureSpec], *, has_selection: bool, l0: int, linf: i
         return cal, f"{note}; contribution bound: {total} rows per person in total (set by the DP settings)", total
     grp, grp_note = family(None)
     tot, tot_note = family(total)
-    better, why = _compare(tot, grp, has_selection)
+    better, why = _compare(tot, grp, has_selection, names=("total", "groups"))
     if better:
-        return tot, (f"{tot_note}; contribution bound: {total} rows per person in total (auto: total/groups "
-                     f"{why})"), total
-    return grp, (f"{grp_note}; contribution bound: {l0} groups x {linf} rows per person (auto: total/groups "
-                 f"{why})"), None
+        return tot, f"{tot_note}; contribution bound: {total} rows per person in total (auto: {why})", total
+    return grp, f"{grp_note}; contribution bound: {l0} groups x {linf} rows per person (auto: {why})", None
